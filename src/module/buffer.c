@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Buffer objects: page-backed memory owned by one open file.
+ *
+ * Bytes are charged to the module-wide total before any page is allocated,
+ * so concurrent creators cannot overshoot max_total_bytes together.
+ */
+#include <linux/mm.h>
+#include <linux/nodemask.h>
+#include <linux/overflow.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "dmaplane.h"
+
+struct dmaplane_buffer {
+	struct dmaplane_obj obj;
+	size_t size;		/* page-rounded */
+	unsigned long nr_pages;
+	struct page **pages;
+};
+
+static void dmaplane_buffer_free_pages(struct page **pages, unsigned long n)
+{
+	while (n--)
+		__free_page(pages[n]);
+}
+
+static void dmaplane_buffer_release(struct dmaplane_obj *obj)
+{
+	struct dmaplane_buffer *buf =
+		container_of(obj, struct dmaplane_buffer, obj);
+
+	dmaplane_buffer_free_pages(buf->pages, buf->nr_pages);
+	kvfree(buf->pages);
+	atomic64_sub(buf->size, &dmaplane_stats.buffer_bytes);
+	atomic_dec(&dmaplane_stats.buffers);
+	kfree(buf);
+}
+
+static const struct dmaplane_obj_ops dmaplane_buffer_ops = {
+	.release = dmaplane_buffer_release,
+};
+
+/* Charge @size to the module-wide total; -ENOSPC when it would overflow. */
+static int dmaplane_buffer_charge(size_t size)
+{
+	s64 old = atomic64_read(&dmaplane_stats.buffer_bytes);
+
+	do {
+		if (size > dmaplane_max_total_bytes ||
+		    old > (s64)(dmaplane_max_total_bytes - size))
+			return -ENOSPC;
+	} while (!atomic64_try_cmpxchg(&dmaplane_stats.buffer_bytes, &old,
+				       old + size));
+	return 0;
+}
+
+static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf, int nid)
+{
+	const gfp_t gfp = GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_ZERO |
+			  __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
+	unsigned long i;
+	int ret;
+
+	buf->pages = kvcalloc(buf->nr_pages, sizeof(*buf->pages),
+			      GFP_KERNEL_ACCOUNT);
+	if (!buf->pages)
+		return -ENOMEM;
+
+	for (i = 0; i < buf->nr_pages; i++) {
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto err_free_pages;
+		}
+		buf->pages[i] = alloc_pages_node(nid, gfp, 0);
+		if (!buf->pages[i]) {
+			ret = -ENOMEM;
+			goto err_free_pages;
+		}
+		cond_resched();
+	}
+	return 0;
+
+err_free_pages:
+	dmaplane_buffer_free_pages(buf->pages, i);
+	kvfree(buf->pages);
+	return ret;
+}
+
+int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
+			       struct dmaplane_obj **created)
+{
+	struct dmaplane_buffer_create *req = arg;
+	struct dmaplane_buffer *buf;
+	u64 size;
+	int nid = req->numa_node;
+	int ret;
+
+	if (req->flags & ~DMAPLANE_BUF_VALID_FLAGS || req->reserved)
+		return -EINVAL;
+	if (!req->size)
+		return -EINVAL;
+	if (nid != DMAPLANE_NUMA_ANY &&
+	    (nid < 0 || nid >= MAX_NUMNODES || !node_online(nid)))
+		return -EINVAL;
+	if (nid == DMAPLANE_NUMA_ANY)
+		nid = NUMA_NO_NODE;
+	/* Compare before rounding so a size near U64_MAX cannot wrap. */
+	if (req->size > dmaplane_max_buffer_size)
+		return -EFBIG;
+	size = PAGE_ALIGN(req->size);
+	if (size > dmaplane_max_buffer_size)
+		return -EFBIG;
+
+	ret = dmaplane_buffer_charge(size);
+	if (ret)
+		return ret;
+
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto err_uncharge;
+	}
+	buf->size = size;
+	buf->nr_pages = size >> PAGE_SHIFT;
+
+	ret = dmaplane_buffer_alloc_pages(buf, nid);
+	if (ret)
+		goto err_free_buf;
+
+	dmaplane_obj_init(&buf->obj, DMAPLANE_OBJ_BUFFER, &dmaplane_buffer_ops);
+	atomic_inc(&dmaplane_stats.buffers);
+	ret = dmaplane_ctx_reserve(ctx, &buf->obj);
+	if (ret) {
+		/* The release op undoes the charge and the counters. */
+		dmaplane_obj_put(&buf->obj);
+		return ret;
+	}
+
+	req->handle = buf->obj.handle;
+	req->alloc_size = size;
+	*created = &buf->obj;
+	return 0;
+
+err_free_buf:
+	kfree(buf);
+err_uncharge:
+	atomic64_sub(size, &dmaplane_stats.buffer_bytes);
+	return ret;
+}
+
+int dmaplane_ioc_buffer_destroy(struct dmaplane_ctx *ctx, void *arg,
+				struct dmaplane_obj **created)
+{
+	struct dmaplane_handle_op *op = arg;
+
+	if (op->flags & ~DMAPLANE_HANDLE_OP_VALID_FLAGS)
+		return -EINVAL;
+	return dmaplane_ctx_remove(ctx, op->handle, DMAPLANE_OBJ_BUFFER);
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+int read_u64_file(const char *path, uint64_t *val)
+{
+	FILE *f = fopen(path, "r");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%" SCNu64, val) != 1)
+		ret = -EINVAL;
+	fclose(f);
+	return ret;
+}
+
+int read_keyed_u64(const char *path, const char *key, uint64_t *val)
+{
+	size_t keylen = strlen(key);
+	char line[256];
+	int ret = -ENOENT;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, keylen) || line[keylen] != ':')
+			continue;
+		ret = sscanf(line + keylen + 1, "%" SCNu64, val) == 1 ?
+			0 : -EINVAL;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+int count_online_nodes(void)
+{
+	FILE *f = fopen("/sys/devices/system/node/online", "r");
+	char buf[256], *p, *tok;
+	int count = 0;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -EINVAL;
+	}
+	fclose(f);
+	for (tok = strtok_r(buf, ",\n", &p); tok; tok = strtok_r(NULL, ",\n", &p)) {
+		unsigned int lo, hi;
+
+		switch (sscanf(tok, "%u-%u", &lo, &hi)) {
+		case 1:
+			count++;
+			break;
+		case 2:
+			count += hi - lo + 1;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	return count;
+}
+
+int count_rdma_devices(void)
+{
+	DIR *d = opendir("/sys/class/infiniband");
+	struct dirent *de;
+	int count = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			count++;
+	closedir(d);
+	return count;
+}
