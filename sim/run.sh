@@ -1,0 +1,108 @@
+#!/bin/bash
+# make sim: boot one QEMU guest per NUMA topology fixture and run every
+# userspace suite in it, then a two-guest soft-RoCE pair (suites on both,
+# ib_write_bw between them). Prints a per-guest table and ends with
+# "N passed, N failed, N skipped". Exit status 1 on any failure.
+#
+#   sim/run.sh [--topologies "1node 2node"] [--no-pair] [--out DIR]
+#              [--timeout SEC] [--kver KVER]
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=$root/build/sim
+timeout=900
+kver=${KVER:-}
+topologies=()
+pair=1
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--topologies) read -ra topologies <<<"$2"; shift ;;
+	--no-pair) pair=0 ;;
+	--out) out=$2; shift ;;
+	--timeout) timeout=$2; shift ;;
+	--kver) kver=$2; shift ;;
+	*) echo "sim/run.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ ${#topologies[@]} -eq 0 ]; then
+	for f in "$root"/fixtures/topologies/*.conf; do
+		topologies+=("$(basename "$f" .conf)")
+	done
+fi
+launch=("$root/vm/launch.sh" --timeout "$timeout")
+[ -n "$kver" ] && launch+=(--kver "$kver")
+
+rm -rf "$out"
+mkdir -p "$out"
+cd "$root" || exit 2
+
+# Host-side verdicts for one guest, as KTAP next to the guest's own:
+# did its command finish, and is its kernel log free of warnings?
+host_checks() { # guest_dir
+	local dir=$1 ok_run=ok ok_log=ok bad
+	[ "$(cat "$dir/rc" 2>/dev/null)" = 0 ] || ok_run="not ok"
+	bad=$(cat "$dir/console.log" "$dir/dmesg.txt" 2>/dev/null |
+		grep -E -f "$root/tests/kernel-log-bad.re" | head -n 20)
+	[ -f "$dir/dmesg.txt" ] && [ -z "$bad" ] || ok_log="not ok"
+	{
+		printf 'KTAP version 1\n# suite: host\n1..2\n'
+		printf '%s 1 guest_command_succeeded\n' "$ok_run"
+		[ -z "$bad" ] || printf '# %s\n' "${bad//$'\n'/$'\n# '}"
+		printf '%s 2 guest_kernel_log_clean\n' "$ok_log"
+	} >"$dir/host.ktap"
+}
+
+# passed failed skipped over a directory's KTAP files; cases a suite
+# planned but never reported (it crashed) count as failed.
+ktap_count() {
+	awk '
+	FNR == 1 { if (plan > seen) failed += plan - seen; plan = 0; seen = 0 }
+	/^1\.\.[0-9]+$/ { plan = substr($0, 4) + 0 }
+	/^not ok [0-9]+/ { failed++; seen++; next }
+	/^ok [0-9]+.*# SKIP/ { skipped++; seen++; next }
+	/^ok [0-9]+/ { passed++; seen++ }
+	END { if (plan > seen) failed += plan - seen
+	      printf "%d %d %d\n", passed, failed, skipped }' "$@"
+}
+
+run() { # name launch-args... -- command
+	local name=$1
+	shift
+	echo "sim: $name"
+	"${launch[@]}" --results "$out/$name" "$@" 2>"$out/$name.launch.err"
+	sed 's/^/  /' "$out/$name.launch.err"
+	for dir in "$out/$name"/guest*; do
+		host_checks "$dir"
+	done
+}
+
+for t in "${topologies[@]}"; do
+	run "$t" --topology "fixtures/topologies/$t.conf" -- tests/run-guest.sh
+done
+if [ "$pair" = 1 ]; then
+	run rxe-pair --guests 2 --rxe --topology fixtures/topologies/1node.conf \
+		-- sim/scenarios/rxe_pair.sh
+fi
+
+total_p=0 total_f=0 total_s=0
+printf '\n%-18s %8s %8s %8s %8s  %s\n' guest boot_s passed failed skipped log
+for dir in "$out"/*/guest*; do
+	read -r p f s < <(ktap_count "$dir"/*.ktap)
+	grep -q '^ok 2 guest_kernel_log_clean' "$dir/host.ktap" &&
+		log=clean || log="see $dir"
+	printf '%-18s %8s %8d %8d %8d  %s\n' \
+		"${dir#"$out"/}" "$(cat "$dir/boot_seconds" 2>/dev/null || echo -)" \
+		"$p" "$f" "$s" "$log"
+	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
+done
+if [ -f "$out/rxe-pair/guest1/ib_write_bw.json" ]; then
+	echo
+	echo "ib_write_bw (rxe over QEMU socket netdev, reference link speed):"
+	cat "$out/rxe-pair/guest1/ib_write_bw.json"
+fi
+echo
+echo "results: $out"
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" -eq 0 ]

@@ -1,0 +1,59 @@
+#!/bin/bash
+# Two guests, soft-RoCE (rxe0) on a QEMU socket link. Both run every suite
+# (so GET_INFO sees the RDMA device), then guest0 serves and guest1 runs
+# ib_write_bw: the reference link speed later benchmarks compare against.
+# Writes $DMAPLANE_RESULTS/rxe_pair.ktap and, on guest1, ib_write_bw.json.
+set -u
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+results=${DMAPLANE_RESULTS:?}
+size=1048576
+iters=200
+bw_timeout=300
+
+"$root/tests/run-guest.sh"
+status=$?
+
+ktap() { # ok|"not ok" name [diagnostic]
+	{
+		printf 'KTAP version 1\n# suite: rxe_pair\n1..1\n'
+		[ -z "${3:-}" ] || printf '# %s\n' "$3"
+		printf '%s 1 %s\n' "$1" "$2"
+	} | tee "$results/rxe_pair.ktap"
+}
+
+peer=${DP_PEER_IPS%% *}
+if [ "$DP_GUEST_INDEX" = 0 ]; then
+	if timeout "$bw_timeout" ib_write_bw -d rxe0 -s "$size" -n "$iters" -F \
+		>"$results/ib_write_bw.log" 2>&1; then
+		ktap ok ib_write_bw_server
+	else
+		ktap "not ok" ib_write_bw_server "see ib_write_bw.log"
+		status=1
+	fi
+	exit "$status"
+fi
+
+# guest1: the server may still be booting or running its suites; retry the
+# connection (perftest exits at once when nobody listens) until the deadline.
+deadline=$((SECONDS + bw_timeout))
+until ib_write_bw -d rxe0 -s "$size" -n "$iters" -F "$peer" \
+	>"$results/ib_write_bw.log" 2>&1; do
+	if [ "$SECONDS" -ge "$deadline" ]; then
+		ktap "not ok" ib_write_bw_client "no successful run in ${bw_timeout}s"
+		exit 1
+	fi
+	sleep 1
+done
+
+# Row: #bytes #iterations BW_peak[MB/sec] BW_average[MB/sec] MsgRate[Mpps]
+read -r peak avg < <(awk -v s="$size" '$1 == s { print $3, $4 }' \
+	"$results/ib_write_bw.log")
+if [ -z "${avg:-}" ]; then
+	ktap "not ok" ib_write_bw_client "no result row in ib_write_bw.log"
+	exit 1
+fi
+printf '{"tool": "ib_write_bw", "transport": "rxe", "msg_bytes": %d, "iterations": %d, "bw_peak_MBps": %s, "bw_avg_MBps": %s}\n' \
+	"$size" "$iters" "$peak" "$avg" | tee "$results/ib_write_bw.json"
+ktap ok ib_write_bw_client "average ${avg} MB/s"
+exit "$status"

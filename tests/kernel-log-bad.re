@@ -1,0 +1,16 @@
+WARNING:
+BUG:
+Oops
+Call Trace
+general protection fault
+kernel BUG
+refcount_t:
+list_(add|del) corruption
+UBSAN:
+KASAN:
+possible (recursive|circular) locking
+inconsistent lock state
+suspicious RCU usage
+DMA-API:
+unreferenced object
+blocked for more than

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Runs inside a sim guest (or on a hil host): load dmaplane.ko, run every
+# userspace suite, keep each suite's KTAP in $DMAPLANE_RESULTS/<suite>.ktap.
+# Exit status: 0 when every suite passed.
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${DMAPLANE_BUILD:-$root/build}
+results=${DMAPLANE_RESULTS:?DMAPLANE_RESULTS must name a results directory}
+export DMAPLANE_KO=${DMAPLANE_KO:-$root/src/module/dmaplane.ko}
+
+# Order matters: lifecycle reloads the module and leaves it loaded.
+suites=(core lifecycle)
+
+# A setup failure becomes a failed KTAP case so the host counts it.
+setup_failed() {
+	printf 'KTAP version 1\n# suite: setup\n1..1\nnot ok 1 %s\n' "$1" |
+		tee "$results/setup.ktap"
+	exit 1
+}
+
+modprobe ib_core || setup_failed "modprobe_ib_core"
+if [ ! -e /sys/module/dmaplane ]; then
+	insmod "$DMAPLANE_KO" || setup_failed "insmod_dmaplane"
+fi
+
+status=0
+for suite in "${suites[@]}"; do
+	"$build/tests/${suite}_test" > "$results/$suite.ktap" 2>&1
+	rc=$?
+	cat "$results/$suite.ktap"
+	[ "$rc" -eq 0 ] || status=1
+done
+exit "$status"
