@@ -87,14 +87,16 @@ if [ "$pair" = 1 ]; then
 fi
 
 total_p=0 total_f=0 total_s=0
-printf '\n%-18s %8s %8s %8s %8s  %s\n' guest boot_s passed failed skipped log
+printf '\n%-18s %8s %8s %8s %8s %9s  %s\n' guest boot_s passed failed skipped echo_ns log
 for dir in "$out"/*/guest*; do
 	read -r p f s < <(ktap_count "$dir"/*.ktap)
 	grep -q '^ok 2 guest_kernel_log_clean' "$dir/host.ktap" &&
 		log=clean || log="see $dir"
-	printf '%-18s %8s %8d %8d %8d  %s\n' \
+	echo_ns=$(sed -n 's/.*"ns_per_call": \([0-9.]*\).*/\1/p' \
+		"$dir/echo_bench.json" 2>/dev/null)
+	printf '%-18s %8s %8d %8d %8d %9s  %s\n' \
 		"${dir#"$out"/}" "$(cat "$dir/boot_seconds" 2>/dev/null || echo -)" \
-		"$p" "$f" "$s" "$log"
+		"$p" "$f" "$s" "${echo_ns:--}" "$log"
 	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
 done
 if [ -f "$out/rxe-pair/guest1/ib_write_bw.json" ]; then

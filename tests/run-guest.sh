@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs inside a sim guest (or on a hil host): load dmaplane.ko, run every
-# userspace suite, keep each suite's KTAP in $DMAPLANE_RESULTS/<suite>.ktap.
+# userspace suite, keep each suite's KTAP in $DMAPLANE_RESULTS/<suite>.ktap,
+# then measure the ioctl dispatch cost into echo_bench.json.
 # Exit status: 0 when every suite passed.
 set -u
 
@@ -32,4 +33,8 @@ for suite in "${suites[@]}"; do
 	cat "$results/$suite.ktap"
 	[ "$rc" -eq 0 ] || status=1
 done
+
+# A figure, not a test: the cost of one trip through the ioctl dispatcher.
+"$build/tools/dmaplanectl" echo-bench --iterations 20000 --json \
+	>"$results/echo_bench.json" || status=1
 exit "$status"

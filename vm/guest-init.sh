@@ -4,6 +4,9 @@
 # command that vm/launch.sh wrote to /results/guest.env, records its exit
 # code and dmesg, and powers off.
 #
+# Under TCG every exec from the 9p root costs 50-300 ms, so this script uses
+# bash builtins and batches work into few commands (one mount -a, one ip).
+#
 # No `set -e`: PID 1 must reach power-off on every path, so failures are
 # handled explicitly and the EXIT trap powers off whatever happens.
 set -uo pipefail
@@ -13,13 +16,16 @@ R=/results
 
 log() { echo "dmaplane guest: $*" >/dev/console; }
 
+# busybox's poweroff -f calls reboot(2) directly, so the power-off runs in
+# PID 1 itself. (The asynchronous sysrq-trigger "o" raced with PID 1: it
+# shuts down the 9p root under PID 1, PID 1 then exits and panics while the
+# power-off is still stopping CPUs, and the guest could hang.) Should the
+# call fail, PID 1 exits, the kernel panics, and with panic=-1 and QEMU's
+# -no-reboot the VM ends anyway.
 poweroff_now() {
     dmesg >"$R/dmesg.txt" 2>/dev/null
     sync
-    echo o >/proc/sysrq-trigger
-    # Power-off is asynchronous; should it not happen, PID 1 exiting panics
-    # the kernel and panic=-1 with QEMU's -no-reboot ends the VM as well.
-    sleep 20
+    /bin/busybox poweroff -f
 }
 trap poweroff_now EXIT
 
@@ -29,14 +35,6 @@ fail() {
     log "setup failed: $*"
     echo "$*" >"$R/setup_error"
     exit 1
-}
-
-# mnt TYPE DIR [OPTIONS]: mount unless DIR already is a mount point (stage 1
-# moved /proc, /sys and /dev here).
-mnt() {
-    mkdir -p "$2"
-    mountpoint -q "$2" || mount -t "$1" ${3:+-o "$3"} "$1" "$2" ||
-        fail "cannot mount $1 on $2"
 }
 
 # wait_for SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
@@ -49,17 +47,21 @@ wait_for() {
     done
 }
 
-mnt proc /proc
-mnt sysfs /sys
-mnt devtmpfs /dev
-mnt devpts /dev/pts gid=5,mode=620,ptmxmode=666
-mnt tmpfs /dev/shm mode=1777
-mnt tmpfs /run mode=0755
-mnt tmpfs /tmp mode=1777
-mnt debugfs /sys/kernel/debug
-mkdir -p $R
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results $R ||
-    fail "cannot mount the results share (9p tag results)"
+# The root overlay is writable, so the guest gets its own fstab (the host's
+# entries mean nothing here). /tmp stays part of the overlay so that a clone
+# under the host's /tmp is visible in the guest. proc, sys and dev were moved
+# in by stage 1; mount -a skips what is already mounted.
+cat >/etc/fstab <<EOF
+proc     /proc              proc     defaults 0 0
+sysfs    /sys               sysfs    defaults 0 0
+devtmpfs /dev               devtmpfs defaults 0 0
+devpts   /dev/pts           devpts   X-mount.mkdir,gid=5,mode=620,ptmxmode=666 0 0
+tmpfs    /dev/shm           tmpfs    X-mount.mkdir,mode=1777 0 0
+tmpfs    /run               tmpfs    mode=0755 0 0
+debugfs  /sys/kernel/debug  debugfs  defaults 0 0
+results  $R           9p       X-mount.mkdir,trans=virtio,version=9p2000.L,msize=512000 0 0
+EOF
+mount -a || fail "mount -a failed (see the console log)"
 [[ -r $R/guest.env ]] || fail "no $R/guest.env"
 # shellcheck source=/dev/null  # written by vm/launch.sh with printf %q
 source "$R/guest.env" || fail "cannot read $R/guest.env"
@@ -68,32 +70,31 @@ source "$R/guest.env" || fail "cannot read $R/guest.env"
 if [[ $DP_MODULES != /lib/modules ]]; then
     mount --bind "$DP_MODULES" /lib/modules || fail "cannot bind $DP_MODULES"
 fi
-if modprobe -q configfs; then
-    mnt configfs /sys/kernel/config
-fi
 
-hostname "dp-guest$DP_GUEST_INDEX"
-ip link set lo up
+echo "dp-guest$DP_GUEST_INDEX" >/proc/sys/kernel/hostname
 
-# NIC k (ethK) is the link to DP_NIC_PEERS[k]. eth0 carries the guest's /24;
-# further NICs (full mesh, >2 guests) reuse the address and get a host route
-# to their one peer.
-modprobe virtio_net || fail "cannot load virtio_net"
+# NIC k (ethK, driver loaded by stage 1) is the link to DP_NIC_PEERS[k].
+# eth0 carries the guest's /24; further NICs (full mesh, >2 guests) reuse the
+# address with a host route to their one peer.
+ipcmds="link set lo up"$'\n'
 for k in "${!DP_NIC_PEERS[@]}"; do
     wait_for 10 test -e "/sys/class/net/eth$k" || fail "eth$k did not appear"
     if ((k == 0)); then
-        ip addr add "$DP_GUEST_IP/24" dev eth0
+        ipcmds+="addr add $DP_GUEST_IP/24 dev eth0"$'\n'
+        ipcmds+="link set eth0 up"$'\n'
     else
-        ip addr add "$DP_GUEST_IP/32" dev "eth$k"
-    fi
-    ip link set "eth$k" up || fail "cannot bring up eth$k"
-    if ((k > 0)); then
-        ip route add "${DP_NIC_PEERS[k]}/32" dev "eth$k" ||
-            fail "cannot add route via eth$k"
+        ipcmds+="addr add $DP_GUEST_IP/32 dev eth$k"$'\n'
+        ipcmds+="link set eth$k up"$'\n'
+        ipcmds+="route add ${DP_NIC_PEERS[k]}/32 dev eth$k"$'\n'
     fi
 done
+ip -batch - <<<"$ipcmds" || fail "network setup failed"
 
-rxe_active() { rdma link show "rxe$1/1" 2>/dev/null | grep -q 'state ACTIVE'; }
+rxe_active() {
+    local state
+    read -r state <"/sys/class/infiniband/rxe$1/ports/1/state" 2>/dev/null &&
+        [[ $state == *ACTIVE* ]]
+}
 if ((DP_RXE)); then
     modprobe -a rdma_rxe rdma_ucm || fail "cannot load rdma_rxe/rdma_ucm"
     for k in "${!DP_NIC_PEERS[@]}"; do
@@ -101,6 +102,13 @@ if ((DP_RXE)); then
             fail "cannot add rxe$k on eth$k"
         wait_for 15 rxe_active "$k" || fail "rxe$k did not become ACTIVE"
     done
+fi
+
+# configfs is mounted when the kernel has it (built in, or loaded above as a
+# dependency of rdma_cm; its module creates the mount point); it is not
+# loaded just for this.
+if [[ -d /sys/kernel/config ]]; then
+    mount -t configfs configfs /sys/kernel/config || fail "cannot mount configfs"
 fi
 
 export DMAPLANE_RESULTS=$R DP_GUEST_INDEX DP_GUEST_COUNT DP_GUEST_IP DP_PEER_IPS

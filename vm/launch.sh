@@ -1,6 +1,7 @@
 #!/bin/bash
 # Boot QEMU guests that run the host's own root filesystem (read-only, with a
 # tmpfs overlay) and run one command in each of them. See usage() below.
+# shellcheck disable=SC2054  # commas inside QEMU option values are intended
 set -euo pipefail
 
 usage() {
@@ -15,7 +16,8 @@ arguments are a command and its arguments, passed verbatim.
 Options:
   --kver KVER       kernel version (default: newest in the modules root with
                     a build link)
-  --kernel PATH     bzImage (default /boot/vmlinuz-KVER)
+  --kernel PATH     bzImage or vmlinux (default /boot/vmlinuz-KVER); a bzImage
+                    is unpacked once (cached) and booted through PVH
   --modules DIR     module tree root containing KVER/ (default /lib/modules)
   --topology FILE   NUMA topology fixture (default fixtures/topologies/1node.conf)
   --smp N           number of CPUs (only without --topology)
@@ -36,11 +38,18 @@ one NIC per peer (ethK leads to the K-th other guest in index order; NICs
 after eth0 reuse the address with a /32 route to their peer). A single guest
 gets an eth0 that leads nowhere (useful for rxe loopback).
 
-In the guest: /results is DIR/guest$i (writable); environment DMAPLANE_RESULTS,
-DP_GUEST_INDEX, DP_GUEST_COUNT, DP_GUEST_IP, DP_PEER_IPS. The command's
-output goes to /results/output.log and the console, its exit code to
-/results/rc. Host side per guest: console.log, qemu.log, boot_seconds
-(QEMU start until the command started).
+In the guest: /results is DIR/guest$i (writable, shared with the host);
+every other write goes to the tmpfs overlay and is lost. /run is a fresh
+tmpfs, so host files there are not visible (the launcher refuses to run from
+there); /tmp is part of the overlay, so a clone under /tmp works. Environment: DMAPLANE_RESULTS=/results, DP_GUEST_INDEX, DP_GUEST_COUNT,
+DP_GUEST_IP, DP_PEER_IPS (space separated). Kernel messages go to the console
+at the default "quiet" level; the full log is in dmesg.txt.
+
+Files in DIR/guest$i: guest.env (from the launcher, read by the guest),
+console.log (serial console), qemu.log (QEMU's own messages), started and
+boot_seconds (QEMU start until the command started, seconds), output.log
+(the command's stdout and stderr), rc (its exit code), dmesg.txt, and
+setup_error when the guest could not be set up.
 
 ACCEL=kvm in the environment uses KVM (-cpu host) instead of TCG (-cpu max).
 Exit status: 0 if every guest's command exited 0, 1 if any guest failed (one
@@ -58,7 +67,7 @@ modroot=/lib/modules kver='' kernel='' topology='' smp='' mem=''
 guests=1 rxe=0 timeout=300 results='' append='' verbose=0
 
 need_arg() { [[ $# -ge 2 ]] || die "$1 needs an argument"; }
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+is_uint() { [[ $1 =~ ^(0|[1-9][0-9]*)$ ]]; }
 while [[ $# -gt 0 ]]; do
     case $1 in
         --kver) need_arg "$@"; kver=$2; shift ;;
@@ -107,9 +116,18 @@ if [[ -z $kver ]]; then
     done | sort -V | tail -n 1)
     [[ -n $kver ]] || die "no kernel with a build link in $modroot (use --kver)"
 fi
-[[ -d $modroot/$kver ]] || die "no $modroot/$kver"
+[[ -d $modroot/$kver ]] || die "no modules for kernel $kver in $modroot"
 kernel=${kernel:-/boot/vmlinuz-$kver}
 [[ -r $kernel ]] || die "cannot read kernel $kernel"
+
+# The guest reads these host paths through its root, where a fresh tmpfs
+# hides the host's /run; dp.init= on the kernel cmdline cannot hold spaces.
+for p in "$here" "$PWD" "$modroot"; do
+    case $p/ in
+        /run/*) die "$p is under /run, which guests do not see" ;;
+    esac
+done
+[[ $here =~ [[:space:]] ]] && die "the launcher's path must not contain spaces"
 
 # --- topology fixture (key=value lines, see fixtures/topologies/README.md) ---
 topology=${topology:-$here/../fixtures/topologies/1node.conf}
@@ -143,7 +161,7 @@ for ((n = 0; n < nodes; n++)); do
     is_uint "$c" || bad_topo "node${n}_cpus must be a number"
     is_uint "$m" && ((m > 0)) || bad_topo "node${n}_mem_mib must be > 0"
     read -ra row <<<"${topo[node${n}_distances]:-}"
-    ((${#row[@]} == nodes)) || bad_topo "node${n}_distances needs $nodes values"
+    ((${#row[@]} == nodes)) || bad_topo "node${n}_distances needs exactly $nodes distances"
     for ((o = 0; o < nodes; o++)); do
         d=${row[o]}
         is_uint "$d" || bad_topo "node${n}_distances: $d is not a number"
@@ -193,7 +211,7 @@ done
 
 # --- initramfs, cached by the content of everything that goes into it ---
 cache=${XDG_CACHE_HOME:-${HOME:?}/.cache}/dmaplane
-mods=$("$here/mkinitramfs.sh" --list "$kver" "$modroot")
+mods=$("$here/mkinitramfs.sh" --list "$kver" "$modroot") || exit 2
 # shellcheck disable=SC2086  # $mods: one path per line, no spaces
 hash=$(cat "$here/init" "$here/mkinitramfs.sh" /bin/busybox $mods |
     sha256sum | cut -c1-16)
@@ -203,11 +221,65 @@ if [[ ! -e $initrd ]]; then
     "$here/mkinitramfs.sh" "$kver" "$initrd" "$modroot"
 fi
 
+# --- kernel: boot the uncompressed vmlinux through its PVH entry point ---
+# Under TCG a bzImage spends ~3 s of every boot decompressing itself. QEMU
+# boots the ELF vmlinux inside it directly when the kernel has a PVH entry
+# (CONFIG_PVH), so extract that once per image and cache it. Kernels without
+# one boot as they are.
+
+# has_pvh FILE: FILE contains the Xen ELF note XEN_ELFNOTE_PHYS32_ENTRY (18),
+# which QEMU needs to boot an ELF kernel.
+has_pvh() {
+    LC_ALL=C grep -qaP '\x04\0\0\0[\x04\x08]\0\0\0\x12\0\0\0Xen\0' "$1"
+}
+# elf_complete FILE: FILE is an ELF image holding all its loadable segments,
+# i.e. it is not the product of a decompression that stopped early.
+elf_complete() {
+    local f=$1 size phoff phent phnum i off filesz
+    LC_ALL=C cmp -s -n 4 "$f" <(printf '\x7fELF') || return 1
+    size=$(stat -c %s "$f")
+    read -r phoff < <(od -An -t u8 -j 32 -N 8 "$f")
+    read -r phent phnum < <(od -An -t u2 -j 54 -N 4 "$f")
+    for ((i = 0; i < phnum; i++)); do
+        # p_offset, p_vaddr, p_paddr, p_filesz
+        read -r off _ _ filesz < <(od -An -w32 -t u8 -j $((phoff + i * phent + 8)) -N 32 "$f")
+        ((off + filesz <= size)) || return 1
+    done
+}
+boot_image() {
+    local img=$1 out tmp fmt dec off
+    if elf_complete "$img"; then
+        echo "$img"
+        return
+    fi
+    out=$cache/vmlinux-$(sha256sum <"$img" | cut -c1-16)
+    if [[ ! -e $out && ! -e $out.nopvh ]]; then
+        # Try each compressed payload found in the image, as the kernel's
+        # scripts/extract-vmlinux does.
+        tmp=$(mktemp "$out.XXXXXX")
+        for fmt in 'xz -dc --single-stream|\xfd7zXZ\0' 'zstd -dcq|\x28\xb5\x2f\xfd' \
+            'gzip -dc|\x1f\x8b\x08'; do
+            dec=${fmt%|*}
+            for off in $(LC_ALL=C grep -aboP "${fmt#*|}" "$img" | cut -d: -f1); do
+                # shellcheck disable=SC2086  # $dec is a command line
+                tail -c +$((off + 1)) "$img" | $dec >"$tmp" 2>/dev/null || true
+                if elf_complete "$tmp" && has_pvh "$tmp"; then
+                    mv "$tmp" "$out"
+                    break 2
+                fi
+            done
+        done
+        rm -f "$tmp"
+        [[ -e $out ]] || : >"$out.nopvh"
+    fi
+    if [[ -e $out ]]; then echo "$out"; else echo "$img"; fi
+}
+kernel=$(boot_image "$kernel")
+
 # --- per-guest setup ---
 results=${results:-$(mktemp -d /tmp/dmaplane-vm.XXXXXX)}
 mkdir -p "$results"
 results=$(realpath "$results")
-[[ $here =~ [[:space:]] ]] && die "the launcher's path must not contain spaces"
 
 # QEMU option values escape a comma by doubling it.
 qesc() { printf '%s' "${1//,/,,}"; }
@@ -225,7 +297,21 @@ done
 
 guest_ip() { echo "10.77.0.$(($1 + 1))"; }
 cmdline="console=ttyS0 quiet panic=-1 dp.init=$here/guest-init.sh $append"
-qemu=() gdir=() pid=() start=() state=()
+gdir=() pid=() start=() state=() qexit=()
+
+# Kill whatever QEMU is still running when the launcher exits.
+cleanup() {
+    for i in "${!pid[@]}"; do
+        [[ ${state[i]} != running ]] || kill "${pid[i]}" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now_us() { now=${EPOCHREALTIME//[.,]/}; }
+
+# Prepare and start the guests in index order: a guest's listening sockets
+# must be up before a higher-index guest connects to them.
 for ((i = 0; i < guests; i++)); do
     gdir[i]=$results/guest$i
     rm -rf "${gdir[i]}"
@@ -261,37 +347,24 @@ for ((i = 0; i < guests; i++)); do
         printf 'DP_CWD=%q\n' "$PWD"
         printf 'DP_SCRIPT=%q\n' "$script"
     } >"${gdir[i]}/guest.env"
-    qemu[i]=$(printf '%q ' qemu-system-x86_64 -name "dp-guest$i" \
-        -machine q35 "${accel[@]}" -smp "$total_cpus" -m "${total_mem}M" "${numa[@]}" \
-        -nodefaults -no-user-config -display none -monitor none -no-reboot \
-        -chardev "file,id=console,path=$(qesc "${gdir[i]}/console.log")" \
-        -serial chardev:console \
-        -kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
-        -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
-        -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
-        -fsdev "local,id=results,path=$(qesc "${gdir[i]}"),security_model=none" \
-        -device virtio-9p-pci,fsdev=results,mount_tag=results \
+    qemu=(qemu-system-x86_64 -name "dp-guest$i"
+        -machine q35 "${accel[@]}" -smp "$total_cpus,sockets=$total_cpus"
+        -m "${total_mem}M" "${numa[@]}"
+        -nodefaults -no-user-config -display none -monitor none -no-reboot
+        -chardev "file,id=console,path=$(qesc "${gdir[i]}/console.log")"
+        -serial chardev:console
+        -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
+        -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
+        -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
+        -fsdev "local,id=results,path=$(qesc "${gdir[i]}"),security_model=none"
+        -device virtio-9p-pci,fsdev=results,mount_tag=results
         "${net[@]}")
-done
-
-# Kill whatever QEMU is still running when the launcher exits.
-cleanup() {
-    for i in "${!pid[@]}"; do
-        [[ ${state[i]} != running ]] || kill "${pid[i]}" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-now_us() { now=${EPOCHREALTIME//[.,]/}; }
-
-# Start the guests in index order: a guest's listening sockets must be up
-# before a higher-index guest connects to them.
-for ((i = 0; i < guests; i++)); do
-    ((verbose)) && echo "guest$i: ${qemu[i]}" >&2
+    if ((verbose)); then
+        echo "guest$i: $(printf '%q ' "${qemu[@]}")" >&2
+    fi
     now_us
-    start[i]=$now state[i]=running
-    eval "${qemu[i]}" </dev/null >"${gdir[i]}/qemu.log" 2>&1 &
+    start[i]=$now state[i]=running qexit[i]=0
+    "${qemu[@]}" </dev/null >"${gdir[i]}/qemu.log" 2>&1 &
     pid[i]=$!
     for ((j = i + 1; j < guests; j++)); do
         p=${port[$i,$j]}
@@ -300,7 +373,8 @@ for ((i = 0; i < guests; i++)); do
             kill -0 "${pid[i]}" 2>/dev/null || t=100
             sleep 0.1
         done
-        ((t < 100)) || die "guest$i: QEMU is not listening on 127.0.0.1:$p, see ${gdir[i]}/qemu.log"
+        ((t < 100)) ||
+            die "guest$i: QEMU is not listening on 127.0.0.1:$p, see ${gdir[i]}/qemu.log"
     done
 done
 
@@ -318,11 +392,12 @@ while ((running > 0)); do
             echo "$((tenths / 10)).$((tenths % 10))" >"${gdir[i]}/boot_seconds"
         fi
         if ! kill -0 "${pid[i]}" 2>/dev/null; then
-            wait "${pid[i]}" || true
+            wait "${pid[i]}" || qexit[i]=$?
             state[i]=exited
         elif ((elapsed > deadline)); then
-            kill "${pid[i]}"
-            wait "${pid[i]}" || true
+            kill -KILL "${pid[i]}"
+            # (stderr: silence bash's "Killed" job notice)
+            { wait "${pid[i]}"; } 2>/dev/null || true
             state[i]=timeout
         else
             continue
@@ -336,7 +411,7 @@ for ((i = 0; i < guests; i++)); do
     g=${gdir[i]} msg=''
     rc=$(cat "$g/rc" 2>/dev/null || true)
     logs="console log: $g/console.log"
-    [[ -s $g/qemu.log ]] && logs+=", qemu log: $g/qemu.log"
+    ((qexit[i] == 0)) || logs+=", QEMU exited ${qexit[i]}: see $g/qemu.log"
     if [[ ${state[i]} == timeout ]]; then
         msg="timed out after $timeout s, $logs"
     elif [[ -e $g/setup_error ]]; then
