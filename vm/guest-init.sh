@@ -62,6 +62,9 @@ debugfs  /sys/kernel/debug  debugfs  defaults 0 0
 results  $R           9p       X-mount.mkdir,trans=virtio,version=9p2000.L,msize=512000 0 0
 EOF
 mount -a || fail "mount -a failed (see the console log)"
+# What udev would create: bash process substitution needs /dev/fd.
+ln -s /proc/self/fd /dev/fd && ln -s fd/0 /dev/stdin && ln -s fd/1 /dev/stdout &&
+    ln -s fd/2 /dev/stderr || fail "cannot create the /dev/fd links"
 [[ -r $R/guest.env ]] || fail "no $R/guest.env"
 # shellcheck source=/dev/null  # written by vm/launch.sh with printf %q
 source "$R/guest.env" || fail "cannot read $R/guest.env"
