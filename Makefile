@@ -21,7 +21,8 @@ TEST_COMMON := tests/ktap.c tests/testutil.c
 USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \
 	tests/ktap.h tests/testutil.h
 
-.PHONY: all module user deps sim quick test clean help kunit coverage hil bench
+.PHONY: all module user deps sim quick test _sim _quick _test clean help \
+	kunit coverage hil bench
 
 all: module user
 
@@ -58,14 +59,19 @@ $(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(USER_HEADERS)
 deps:
 	@sh vm/deps.sh
 
-sim: all
+# `make sim` and `make test` must work on a machine where deps are not yet
+# installed, so KVER (found at parse time) is found again by a sub-make.
+sim test quick: deps
+	@$(MAKE) --no-print-directory _$@
+
+_sim: all
 	@KVER=$(KVER) sim/run.sh
 
-quick: all
+_quick: all
 	@KVER=$(KVER) sim/run.sh --topologies 1node --no-pair
 
-# Every ready layer. Later layers (kunit, coverage, fuzz) join here.
-test: deps all
+# Every ready layer. Later layers (kunit, coverage, faults) join here.
+_test: all
 	@KVER=$(KVER) sim/run.sh
 
 kunit coverage:
