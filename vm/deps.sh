@@ -8,7 +8,7 @@ build-essential kmod bc
 linux-image-amd64 linux-headers-amd64
 qemu-system-x86 busybox-static cpio
 rdma-core ibverbs-utils rdmacm-utils perftest libibverbs-dev librdmacm-dev
-numactl libnuma-dev iproute2 iputils-ping procps
+numactl libnuma-dev iproute2 procps xz-utils zstd
 lcov
 "
 
