@@ -4,8 +4,8 @@
 set -eu
 
 PACKAGES="
-build-essential kmod bc
-linux-image-amd64 linux-headers-amd64
+build-essential kmod bc flex bison libelf-dev libssl-dev
+linux-image-amd64 linux-headers-amd64 linux-source-6.1
 qemu-system-x86 busybox-static cpio
 rdma-core ibverbs-utils rdmacm-utils perftest libibverbs-dev librdmacm-dev
 numactl libnuma-dev iproute2 procps xz-utils zstd

@@ -2,14 +2,14 @@
 /*
  * Buffer objects: page-backed memory owned by one open file.
  *
- * Bytes are charged to the module-wide total before any page is allocated,
- * so concurrent creators cannot overshoot max_total_bytes together.
+ * Bytes are charged to the module-wide total before any page is allocated.
  */
 #include <linux/mm.h>
 #include <linux/nodemask.h>
 #include <linux/overflow.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <kunit/visibility.h>
 
 #include "dmaplane.h"
 
@@ -42,19 +42,36 @@ static const struct dmaplane_obj_ops dmaplane_buffer_ops = {
 	.release = dmaplane_buffer_release,
 };
 
-/* Charge @size to the module-wide total; -ENOSPC when it would overflow. */
-static int dmaplane_buffer_charge(size_t size)
+/*
+ * Page-round @requested into *@rounded: -EINVAL for 0, -EFBIG above @max
+ * (checked before rounding too, so a size near U64_MAX cannot wrap).
+ */
+VISIBLE_IF_KUNIT int dmaplane_buffer_size(u64 requested, u64 max, u64 *rounded)
 {
-	s64 old = atomic64_read(&dmaplane_stats.buffer_bytes);
+	if (!requested)
+		return -EINVAL;
+	if (requested > max || requested > U64_MAX - (PAGE_SIZE - 1))
+		return -EFBIG;
+	*rounded = PAGE_ALIGN(requested);
+	return *rounded > max ? -EFBIG : 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_buffer_size);
+
+/*
+ * Add @bytes to *@total unless that would pass @limit (-ENOSPC). Lock-free,
+ * so concurrent creators cannot overshoot the limit together.
+ */
+VISIBLE_IF_KUNIT int dmaplane_charge(atomic64_t *total, u64 bytes, u64 limit)
+{
+	s64 old = atomic64_read(total);
 
 	do {
-		if (size > dmaplane_max_total_bytes ||
-		    old > (s64)(dmaplane_max_total_bytes - size))
+		if (bytes > limit || (u64)old > limit - bytes)
 			return -ENOSPC;
-	} while (!atomic64_try_cmpxchg(&dmaplane_stats.buffer_bytes, &old,
-				       old + size));
+	} while (!atomic64_try_cmpxchg(total, &old, old + bytes));
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_charge);
 
 static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf, int nid)
 {
@@ -99,21 +116,17 @@ int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
 
 	if (req->flags & ~DMAPLANE_BUF_VALID_FLAGS || req->reserved)
 		return -EINVAL;
-	if (!req->size)
-		return -EINVAL;
 	if (nid != DMAPLANE_NUMA_ANY &&
 	    (nid < 0 || nid >= MAX_NUMNODES || !node_online(nid)))
 		return -EINVAL;
 	if (nid == DMAPLANE_NUMA_ANY)
 		nid = NUMA_NO_NODE;
-	/* Compare before rounding so a size near U64_MAX cannot wrap. */
-	if (req->size > dmaplane_max_buffer_size)
-		return -EFBIG;
-	size = PAGE_ALIGN(req->size);
-	if (size > dmaplane_max_buffer_size)
-		return -EFBIG;
+	ret = dmaplane_buffer_size(req->size, dmaplane_max_buffer_size, &size);
+	if (ret)
+		return ret;
 
-	ret = dmaplane_buffer_charge(size);
+	ret = dmaplane_charge(&dmaplane_stats.buffer_bytes, size,
+			      dmaplane_max_total_bytes);
 	if (ret)
 		return ret;
 

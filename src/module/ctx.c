@@ -7,6 +7,7 @@
  * handle is not handed out again right away.
  */
 #include <linux/slab.h>
+#include <kunit/visibility.h>
 
 #include "dmaplane.h"
 
@@ -18,9 +19,11 @@ struct dmaplane_ctx *dmaplane_ctx_create(void)
 	if (!ctx)
 		return NULL;
 	xa_init_flags(&ctx->handles, XA_FLAGS_ALLOC1);
+	ctx->max_handles = dmaplane_max_handles;
 	atomic_inc(&dmaplane_stats.open_contexts);
 	return ctx;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_create);
 
 void dmaplane_ctx_destroy(struct dmaplane_ctx *ctx)
 {
@@ -36,6 +39,7 @@ void dmaplane_ctx_destroy(struct dmaplane_ctx *ctx)
 	atomic_dec(&dmaplane_stats.open_contexts);
 	kfree(ctx);
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_destroy);
 
 void dmaplane_obj_init(struct dmaplane_obj *obj, enum dmaplane_obj_type type,
 		       const struct dmaplane_obj_ops *ops)
@@ -45,6 +49,7 @@ void dmaplane_obj_init(struct dmaplane_obj *obj, enum dmaplane_obj_type type,
 	obj->ops = ops;
 	obj->handle = 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_obj_init);
 
 static void dmaplane_obj_release(struct kref *ref)
 {
@@ -57,6 +62,7 @@ void dmaplane_obj_put(struct dmaplane_obj *obj)
 {
 	kref_put(&obj->ref, dmaplane_obj_release);
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_obj_put);
 
 /*
  * Reserve a handle for @obj without making it visible to lookups.
@@ -68,7 +74,7 @@ int dmaplane_ctx_reserve(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
 	int ret;
 
 	ret = xa_alloc_cyclic(&ctx->handles, &handle, NULL,
-			      XA_LIMIT(1, dmaplane_max_handles),
+			      XA_LIMIT(1, ctx->max_handles),
 			      &ctx->next_handle, GFP_KERNEL_ACCOUNT);
 	if (ret == -EBUSY)
 		return -EMFILE;
@@ -77,6 +83,7 @@ int dmaplane_ctx_reserve(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
 	obj->handle = handle;
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_reserve);
 
 /* Make a reserved handle visible; the table takes over the caller's ref. */
 void dmaplane_ctx_publish(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
@@ -84,6 +91,7 @@ void dmaplane_ctx_publish(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
 	/* Overwriting a reserved slot allocates nothing, so it cannot fail. */
 	WARN_ON(xa_err(xa_store(&ctx->handles, obj->handle, obj, GFP_KERNEL)));
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_publish);
 
 /* Drop a reserved handle and the caller's reference to @obj. */
 void dmaplane_ctx_abort(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
@@ -91,6 +99,7 @@ void dmaplane_ctx_abort(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
 	xa_erase(&ctx->handles, obj->handle);
 	dmaplane_obj_put(obj);
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_abort);
 
 /*
  * Remove @handle from the table and drop the table's reference.
@@ -113,3 +122,4 @@ int dmaplane_ctx_remove(struct dmaplane_ctx *ctx, u32 handle,
 	dmaplane_obj_put(obj);
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_remove);

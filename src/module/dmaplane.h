@@ -61,6 +61,7 @@ struct dmaplane_obj {
 struct dmaplane_ctx {
 	struct xarray handles;
 	u32 next_handle;	/* cyclic allocation cursor, under xa_lock */
+	u32 max_handles;	/* max_handles parameter at open time */
 };
 
 /* ctx.c */
@@ -75,10 +76,32 @@ void dmaplane_ctx_abort(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj);
 int dmaplane_ctx_remove(struct dmaplane_ctx *ctx, u32 handle,
 			enum dmaplane_obj_type type);
 
+/*
+ * A handler validates and executes one command on a kernel copy of its
+ * argument. A handler that creates an object reserves its handle and returns
+ * it in *@created; the dispatcher publishes it once the argument (holding
+ * the handle) reached userspace, and destroys it otherwise.
+ */
+typedef int (*dmaplane_ioctl_fn)(struct dmaplane_ctx *ctx, void *arg,
+				 struct dmaplane_obj **created);
+
+struct dmaplane_ioctl_desc {
+	unsigned int cmd;	/* full command: direction, size, number */
+	unsigned int min_size;	/* size of the command's first UAPI version */
+	dmaplane_ioctl_fn fn;
+};
+
 /* ioctl.c */
 long dmaplane_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+#if IS_ENABLED(CONFIG_KUNIT)
+const struct dmaplane_ioctl_desc *dmaplane_ioctl_lookup(unsigned int cmd);
+#endif
 
 /* buffer.c */
+#if IS_ENABLED(CONFIG_KUNIT)
+int dmaplane_buffer_size(u64 requested, u64 max, u64 *rounded);
+int dmaplane_charge(atomic64_t *total, u64 bytes, u64 limit);
+#endif
 int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
 			       struct dmaplane_obj **created);
 int dmaplane_ioc_buffer_destroy(struct dmaplane_ctx *ctx, void *arg,

@@ -8,23 +8,9 @@
 #include <linux/nospec.h>
 #include <linux/stddef.h>
 #include <linux/uaccess.h>
+#include <kunit/visibility.h>
 
 #include "dmaplane.h"
-
-/*
- * A handler validates and executes one command on a kernel copy of its
- * argument. A handler that creates an object reserves its handle and returns
- * it in *@created; the dispatcher publishes it once the argument (holding
- * the handle) reached userspace, and destroys it otherwise.
- */
-typedef int (*dmaplane_ioctl_fn)(struct dmaplane_ctx *ctx, void *arg,
-				 struct dmaplane_obj **created);
-
-struct dmaplane_ioctl_desc {
-	unsigned int cmd;	/* full command: direction, size, number */
-	unsigned int min_size;	/* size of the command's first UAPI version */
-	dmaplane_ioctl_fn fn;
-};
 
 static int dmaplane_ioc_get_info(struct dmaplane_ctx *ctx, void *arg,
 				 struct dmaplane_obj **created)
@@ -71,6 +57,30 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 		       struct dmaplane_handle_op, flags),
 };
 
+/*
+ * The table entry for @cmd: ERR_PTR(-ENOTTY) for a command this module does
+ * not know (foreign magic, unknown number, other direction bits), and
+ * ERR_PTR(-EINVAL) for an argument shorter than the command's first version.
+ */
+VISIBLE_IF_KUNIT const struct dmaplane_ioctl_desc *
+dmaplane_ioctl_lookup(unsigned int cmd)
+{
+	const struct dmaplane_ioctl_desc *desc;
+	unsigned int nr = _IOC_NR(cmd);
+
+	if (_IOC_TYPE(cmd) != DMAPLANE_IOC_MAGIC ||
+	    nr >= ARRAY_SIZE(dmaplane_ioctls))
+		return ERR_PTR(-ENOTTY);
+	nr = array_index_nospec(nr, ARRAY_SIZE(dmaplane_ioctls));
+	desc = &dmaplane_ioctls[nr];
+	if (!desc->fn || _IOC_DIR(cmd) != _IOC_DIR(desc->cmd))
+		return ERR_PTR(-ENOTTY);
+	if (_IOC_SIZE(cmd) < desc->min_size)
+		return ERR_PTR(-EINVAL);
+	return desc;
+}
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ioctl_lookup);
+
 long dmaplane_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct dmaplane_ctx *ctx = file->private_data;
@@ -78,20 +88,13 @@ long dmaplane_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	const struct dmaplane_ioctl_desc *desc;
 	u8 karg[DMAPLANE_IOCTL_MAX_ARG] __aligned(8);
 	struct dmaplane_obj *created = NULL;
-	unsigned int nr = _IOC_NR(cmd);
 	unsigned int usize = _IOC_SIZE(cmd);
 	unsigned int ksize;
 	int ret;
 
-	if (_IOC_TYPE(cmd) != DMAPLANE_IOC_MAGIC ||
-	    nr >= ARRAY_SIZE(dmaplane_ioctls))
-		return -ENOTTY;
-	nr = array_index_nospec(nr, ARRAY_SIZE(dmaplane_ioctls));
-	desc = &dmaplane_ioctls[nr];
-	if (!desc->fn || _IOC_DIR(cmd) != _IOC_DIR(desc->cmd))
-		return -ENOTTY;
-	if (usize < desc->min_size)
-		return -EINVAL;
+	desc = dmaplane_ioctl_lookup(cmd);
+	if (IS_ERR(desc))
+		return PTR_ERR(desc);
 
 	ksize = _IOC_SIZE(desc->cmd);
 	/* Zero-fills what an older caller did not pass; -E2BIG on a newer
