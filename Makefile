@@ -7,6 +7,10 @@
 KVER ?= $(shell ls -1d /lib/modules/*/build 2>/dev/null | sort -V | tail -n 1 | cut -d/ -f4)
 KDIR ?= /lib/modules/$(KVER)/build
 BUILD ?= build
+# stock: the distribution kernel above. debug: vm/build-debug-kernel.sh's
+# instrumented kernel (KASAN, lockdep, kmemleak, KUnit, gcov), built once
+# and cached in ~/.cache/dmaplane.
+KERNEL ?= stock
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -34,10 +38,16 @@ help:
 	@echo "make test      every ready test layer; ends with 'N passed, N failed'"
 	@echo "make clean     remove build outputs"
 
-# W=1 and -Werror: the module must build without a single warning.
+# Objects go to $(BUILD)/modules/<kernel release>/, which the guests find
+# with `uname -r`.
 module:
+ifeq ($(KERNEL),debug)
+	@dir=$$(vm/build-debug-kernel.sh | tail -n 1) && \
+	vm/build-modules.sh $$dir/build $(BUILD)/modules/$$(cat $$dir/kernelrelease)
+else
 	@test -d "$(KDIR)" || { echo "no kernel build dir '$(KDIR)': run 'make deps' or set KVER/KDIR" >&2; exit 1; }
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/src/module W=1 KCFLAGS=-Werror modules
+	@vm/build-modules.sh $(KDIR) $(BUILD)/modules/$(KVER)
+endif
 
 user: $(LIB) $(TOOLS) $(TESTS)
 
@@ -65,10 +75,10 @@ sim test quick: deps
 	@$(MAKE) --no-print-directory _$@
 
 _sim: all
-	@KVER=$(KVER) sim/run.sh
+	@KVER=$(KVER) sim/run.sh --kernel $(KERNEL)
 
 _quick: all
-	@KVER=$(KVER) sim/run.sh --topologies 1node --no-pair
+	@KVER=$(KVER) sim/run.sh --kernel $(KERNEL) --topologies 1node --no-pair
 
 # Every ready layer. Later layers (kunit, coverage, faults) join here.
 _test: all
@@ -82,5 +92,4 @@ bench:
 	@echo "make bench: arrives with the RDMA engine (issue 6)" >&2; exit 1
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR)/src/module clean 2>/dev/null || true
 	rm -rf $(BUILD)

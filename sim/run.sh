@@ -4,14 +4,18 @@
 # ib_write_bw between them). Prints a per-guest table and ends with
 # "N passed, N failed, N skipped". Exit status 1 on any failure.
 #
-#   sim/run.sh [--topologies "1node 2node"] [--no-pair] [--out DIR]
-#              [--timeout SEC] [--kver KVER]
+#   sim/run.sh [--kernel stock|debug] [--topologies "1node 2node"]
+#              [--no-pair] [--out DIR] [--timeout SEC] [--kver KVER]
+#
+# --kernel debug boots vm/build-debug-kernel.sh's instrumented kernel
+# (building it first if it is not cached) instead of the stock one.
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/build/sim
 timeout=900
 kver=${KVER:-}
+kernel=stock
 topologies=()
 pair=1
 
@@ -22,6 +26,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
 	--kver) kver=$2; shift ;;
+	--kernel) kernel=$2; shift ;;
 	*) echo "sim/run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -32,7 +37,16 @@ if [ ${#topologies[@]} -eq 0 ]; then
 	done
 fi
 launch=("$root/vm/launch.sh" --timeout "$timeout")
-[ -n "$kver" ] && launch+=(--kver "$kver")
+case $kernel in
+stock)
+	[ -n "$kver" ] && launch+=(--kver "$kver") ;;
+debug)
+	kdir=$("$root/vm/build-debug-kernel.sh" | tail -n 1) || exit 1
+	launch+=(--kernel "$kdir/build/vmlinux" --modules "$kdir/modules"
+		--kver "$(cat "$kdir/kernelrelease")") ;;
+*)
+	echo "sim/run.sh: --kernel must be stock or debug" >&2; exit 2 ;;
+esac
 
 rm -rf "$out"
 mkdir -p "$out"

@@ -8,7 +8,7 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${DMAPLANE_BUILD:-$root/build}
 results=${DMAPLANE_RESULTS:?DMAPLANE_RESULTS must name a results directory}
-export DMAPLANE_KO=${DMAPLANE_KO:-$root/src/module/dmaplane.ko}
+export DMAPLANE_KO=${DMAPLANE_KO:-$build/modules/$(uname -r)/src/module/dmaplane.ko}
 export DMAPLANE_LOG_PATTERNS=$root/tests/kernel-log-bad.re
 
 # Order matters: lifecycle reloads the module and leaves it loaded.
