@@ -1,64 +1,60 @@
 #!/bin/bash
-# make sim: boot one QEMU guest per NUMA topology fixture and run every
-# userspace suite in it, then a two-guest soft-RoCE pair (suites on both,
-# ib_write_bw between them). Prints a per-guest table and ends with
-# "N passed, N failed, N skipped". Exit status 1 on any failure.
+# The sim: boot QEMU guests, run every layer in them, print one table and
+# the closing "N passed, N failed, N skipped". Exit status 1 on any failure.
 #
-#   sim/run.sh [--kernel stock|debug] [--topologies "1node 2node"]
-#              [--no-pair] [--out DIR] [--timeout SEC] [--kver KVER]
+#   sim/run.sh [--kernel stock|debug]... [--topologies "1node 2node"]
+#              [--no-pair] [--kunit-only] [--out DIR] [--timeout SEC]
 #
-# --kernel debug boots vm/build-debug-kernel.sh's instrumented kernel
-# (building it first if it is not cached) instead of the stock one.
+# Per kernel (repeat --kernel for several; default stock):
+#   stock  one guest per NUMA topology fixture running tests/run-guest.sh,
+#          then a two-guest soft-RoCE pair (sim/scenarios/rxe_pair.sh);
+#   debug  vm/build-debug-kernel.sh's instrumented kernel (built first when
+#          not cached): the KUnit suites, then the topology guests. Its
+#          KASAN/lockdep/kmemleak/DMA-API reports fail the run through the
+#          kernel-log check below.
+# --kunit-only runs just the KUnit guest (debug kernel).
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/build/sim
 timeout=900
-kver=${KVER:-}
-kernel=stock
+kernels=()
 topologies=()
 pair=1
+kunit_only=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
+	--kernel) kernels+=("$2"); shift ;;
 	--topologies) read -ra topologies <<<"$2"; shift ;;
 	--no-pair) pair=0 ;;
+	--kunit-only) kunit_only=1; kernels=(debug) ;;
 	--out) out=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
-	--kver) kver=$2; shift ;;
-	--kernel) kernel=$2; shift ;;
 	*) echo "sim/run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
+[ ${#kernels[@]} -gt 0 ] || kernels=(stock)
 if [ ${#topologies[@]} -eq 0 ]; then
 	for f in "$root"/fixtures/topologies/*.conf; do
 		topologies+=("$(basename "$f" .conf)")
 	done
 fi
-launch=("$root/vm/launch.sh" --timeout "$timeout")
-case $kernel in
-stock)
-	[ -n "$kver" ] && launch+=(--kver "$kver") ;;
-debug)
-	kdir=$("$root/vm/build-debug-kernel.sh" | tail -n 1) || exit 1
-	launch+=(--kernel "$kdir/build/vmlinux" --modules "$kdir/modules"
-		--kver "$(cat "$kdir/kernelrelease")") ;;
-*)
-	echo "sim/run.sh: --kernel must be stock or debug" >&2; exit 2 ;;
-esac
 
 rm -rf "$out"
 mkdir -p "$out"
 cd "$root" || exit 2
 
-# Host-side verdicts for one guest, as KTAP next to the guest's own:
-# did its command finish, and is its kernel log free of warnings?
+# Host-side verdicts for one guest, as KTAP next to the guest's own: did its
+# command finish, and is its kernel log (console, dmesg, kmemleak report)
+# free of warnings, BUGs and sanitizer reports?
 host_checks() { # guest_dir
 	local dir=$1 ok_run=ok ok_log=ok bad
 	[ "$(cat "$dir/rc" 2>/dev/null)" = 0 ] || ok_run="not ok"
-	bad=$(cat "$dir/console.log" "$dir/dmesg.txt" 2>/dev/null |
-		grep -E -f "$root/tests/kernel-log-bad.re" | head -n 20)
+	bad=$(cat "$dir/console.log" "$dir/dmesg.txt" "$dir/kmemleak.txt" \
+		2>/dev/null | grep -E -A 12 -f "$root/tests/kernel-log-bad.re" |
+		head -n 60)
 	[ -f "$dir/dmesg.txt" ] && [ -z "$bad" ] || ok_log="not ok"
 	{
 		printf 'KTAP version 1\n# suite: host\n1..2\n'
@@ -66,10 +62,11 @@ host_checks() { # guest_dir
 		[ -z "$bad" ] || printf '# %s\n' "${bad//$'\n'/$'\n# '}"
 		printf '%s 2 guest_kernel_log_clean\n' "$ok_log"
 	} >"$dir/host.ktap"
+	[ -z "$bad" ] || { echo "  kernel log of ${dir#"$out"/}:"; printf '    %s\n' "${bad//$'\n'/$'\n    '}"; }
 }
 
-# passed failed skipped over a directory's KTAP files; cases a suite
-# planned but never reported (it crashed) count as failed.
+# passed failed skipped over KTAP files; cases a suite planned but never
+# reported (it crashed) count as failed.
 ktap_count() {
 	awk '
 	FNR == 1 { if (plan > seen) failed += plan - seen; plan = 0; seen = 0 }
@@ -92,32 +89,60 @@ run() { # name launch-args... -- command
 	done
 }
 
-for t in "${topologies[@]}"; do
-	run "$t" --topology "fixtures/topologies/$t.conf" -- tests/run-guest.sh
+for kernel in "${kernels[@]}"; do
+	launch=("$root/vm/launch.sh" --timeout "$timeout")
+	case $kernel in
+	stock)
+		[ -n "${KVER:-}" ] && launch+=(--kver "$KVER") ;;
+	debug)
+		kdir=$("$root/vm/build-debug-kernel.sh" | tail -n 1) || exit 1
+		launch+=(--kernel "$kdir/build/vmlinux" --modules "$kdir/modules"
+			--kver "$(cat "$kdir/kernelrelease")") ;;
+	*)
+		echo "sim/run.sh: --kernel must be stock or debug" >&2; exit 2 ;;
+	esac
+
+	if [ "$kernel" = debug ]; then
+		run debug-kunit -- kunit/run-guest.sh
+		[ "$kunit_only" = 1 ] && continue
+	fi
+	for t in "${topologies[@]}"; do
+		run "$kernel-$t" --topology "fixtures/topologies/$t.conf" \
+			-- tests/run-guest.sh
+	done
+	if [ "$pair" = 1 ] && [ "$kernel" = stock ]; then
+		# One vCPU per guest: two guests then fit the host's two cores,
+		# which keeps perftest's TSC calibration sane and the link faster.
+		run stock-rxe-pair --guests 2 --rxe --smp 1 \
+			-- sim/scenarios/rxe_pair.sh
+	fi
 done
-if [ "$pair" = 1 ]; then
-	# One vCPU per guest: two guests then fit the host's two cores, which
-	# keeps perftest's TSC calibration sane and the link faster.
-	run rxe-pair --guests 2 --rxe --smp 1 -- sim/scenarios/rxe_pair.sh
-fi
 
 total_p=0 total_f=0 total_s=0
-printf '\n%-18s %8s %8s %8s %8s %9s  %s\n' guest boot_s passed failed skipped echo_ns log
+printf '\n%-24s %8s %8s %8s %8s %9s  %s\n' guest boot_s passed failed skipped echo_ns log
 for dir in "$out"/*/guest*; do
 	read -r p f s < <(ktap_count "$dir"/*.ktap)
 	grep -q '^ok 2 guest_kernel_log_clean' "$dir/host.ktap" &&
 		log=clean || log="see $dir"
 	echo_ns=$(sed -n 's/.*"ns_per_call": \([0-9.]*\).*/\1/p' \
 		"$dir/echo_bench.json" 2>/dev/null)
-	printf '%-18s %8s %8d %8d %8d %9s  %s\n' \
+	printf '%-24s %8s %8d %8d %8d %9s  %s\n' \
 		"${dir#"$out"/}" "$(cat "$dir/boot_seconds" 2>/dev/null || echo -)" \
 		"$p" "$f" "$s" "${echo_ns:--}" "$log"
 	total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
 done
-if [ -f "$out/rxe-pair/guest1/ib_write_bw.json" ]; then
+if compgen -G "$out/*/guest*/kunit-*.ktap" >/dev/null; then
+	printf '\n%-28s %8s %8s %8s\n' kunit_suite passed failed skipped
+	for f in "$out"/*/guest*/kunit-*.ktap; do
+		read -r p fl s < <(ktap_count "$f")
+		name=${f##*/kunit-}
+		printf '%-28s %8d %8d %8d\n' "${name%.ktap}" "$p" "$fl" "$s"
+	done
+fi
+if [ -f "$out/stock-rxe-pair/guest1/ib_write_bw.json" ]; then
 	echo
 	echo "ib_write_bw (rxe over QEMU socket netdev, reference link speed):"
-	cat "$out/rxe-pair/guest1/ib_write_bw.json"
+	cat "$out/stock-rxe-pair/guest1/ib_write_bw.json"
 fi
 echo
 echo "results: $out"

@@ -14,3 +14,4 @@ suspicious RCU usage
 DMA-API:
 unreferenced object
 blocked for more than
+Kernel memory leak detector disabled

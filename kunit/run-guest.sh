@@ -1,0 +1,38 @@
+#!/bin/bash
+# Runs inside a debug-kernel guest: load dmaplane.ko, then dmaplane_kunit.ko
+# (its suites run while it loads), and save each suite's results from
+# /sys/kernel/debug/kunit/<suite>/results as flat KTAP (one line per case)
+# in $DMAPLANE_RESULTS/kunit-<suite>.ktap.
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+mods=${DMAPLANE_BUILD:-$root/build}/modules/$(uname -r)
+results=${DMAPLANE_RESULTS:?DMAPLANE_RESULTS must name a results directory}
+
+setup_failed() {
+	printf 'KTAP version 1\n# suite: kunit_setup\n1..1\nnot ok 1 %s\n' "$1" |
+		tee "$results/kunit-setup.ktap"
+	exit 1
+}
+
+[ -d /sys/kernel/debug/kunit ] ||
+	setup_failed "kernel_has_kunit # this kernel has no KUNIT_DEBUGFS: use the debug kernel"
+modprobe ib_core || setup_failed "modprobe_ib_core"
+insmod "$mods/src/module/dmaplane.ko" || setup_failed "insmod_dmaplane"
+insmod "$mods/kunit/dmaplane_kunit.ko" || setup_failed "insmod_dmaplane_kunit"
+
+status=0
+found=0
+for dir in /sys/kernel/debug/kunit/dmaplane_*/; do
+	[ -r "$dir/results" ] || continue
+	found=1
+	suite=$(basename "$dir")
+	# The suite's own KTAP is nested one level (4 spaces) under a wrapper.
+	sed -n 's/^    \([^ ]\)/\1/p' "$dir/results" >"$results/kunit-$suite.ktap"
+	cat "$results/kunit-$suite.ktap"
+	grep -q '^not ok' "$results/kunit-$suite.ktap" && status=1
+done
+[ "$found" = 1 ] || setup_failed "kunit_suites_registered"
+
+rmmod dmaplane_kunit && rmmod dmaplane || status=1
+exit "$status"

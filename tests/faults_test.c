@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * faults: systematic allocation-failure injection. Each scenario arms
+ * /proc/thread-self/fail-nth with N = 1, 2, ... right before one dmaplane
+ * call, so the N-th slab or page allocation of that call fails, until a
+ * run completes without an injected failure. Every injected failure must
+ * come back as an error (never a crash, hang or partial object), and the
+ * module's counters must return to where they were: nothing leaked.
+ * kmemleak and the kernel-log check run afterwards (tests/run-guest.sh).
+ *
+ * Needs CONFIG_FAULT_INJECTION with FAILSLAB, FAIL_PAGE_ALLOC and debugfs
+ * (the debug kernel); skipped elsewhere, saying so.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libdmaplane.h"
+#include "ktap.h"
+#include "testutil.h"
+
+/* More steps than any scenario can allocate: a loop that never ends is a bug. */
+#define MAX_STEPS 4096
+
+static const char *const fault_knobs[][2] = {
+	{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
+	{ "/sys/kernel/debug/failslab/verbose", "0" },
+	{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N" },
+	{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N" },
+	{ "/sys/kernel/debug/fail_page_alloc/min-order", "0" },
+	{ "/sys/kernel/debug/fail_page_alloc/verbose", "0" },
+};
+
+static int fail_nth_fd = -1;
+
+static int write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* Make sleeping and highmem allocations eligible, silence the dumps. */
+static const char *setup_injection(void)
+{
+	for (size_t i = 0; i < sizeof(fault_knobs) / sizeof(fault_knobs[0]); i++)
+		if (write_str(fault_knobs[i][0], fault_knobs[i][1]))
+			return fault_knobs[i][0];
+	fail_nth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	return fail_nth_fd < 0 ? "/proc/thread-self/fail-nth" : NULL;
+}
+
+static void arm(int nth)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%d", nth);
+
+	if (pwrite(fail_nth_fd, buf, len, 0) != len)
+		ktap_fail(__FILE__, __LINE__, "arming fail-nth: %s",
+			  strerror(errno));
+}
+
+/* Disarm; true when the armed failure was injected. */
+static bool disarm(void)
+{
+	char buf[16] = "";
+	bool injected;
+
+	if (pread(fail_nth_fd, buf, sizeof(buf) - 1, 0) <= 0)
+		ktap_fail(__FILE__, __LINE__, "reading fail-nth: %s",
+			  strerror(errno));
+	injected = buf[0] == '0';
+	arm(0);
+	return injected;
+}
+
+struct counters {
+	uint64_t open_contexts, buffers, buffer_bytes;
+};
+
+static void read_counters(struct counters *c)
+{
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "open_contexts",
+				       &c->open_contexts), 0);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "buffers",
+				       &c->buffers), 0);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "buffer_bytes",
+				       &c->buffer_bytes), 0);
+}
+
+static void expect_counters(const struct counters *want, int step)
+{
+	struct counters now;
+
+	read_counters(&now);
+	KTAP_EXPECT(!memcmp(&now, want, sizeof(now)),
+		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu",
+		    step, (unsigned long long)now.open_contexts,
+		    (unsigned long long)want->open_contexts,
+		    (unsigned long long)now.buffers,
+		    (unsigned long long)want->buffers,
+		    (unsigned long long)now.buffer_bytes,
+		    (unsigned long long)want->buffer_bytes);
+}
+
+/* Skips the current case when the kernel cannot inject failures. */
+static bool injection_ready(void)
+{
+	if (fail_nth_fd < 0)
+		ktap_skip("no fail-nth/failslab/fail_page_alloc: needs the debug kernel");
+	return fail_nth_fd >= 0;
+}
+
+/*
+ * One scenario step under injection: @op runs on a fresh file with the
+ * N-th allocation failing. Returns the number of steps that injected a
+ * failure before @op ran clean.
+ */
+static int inject_each(int (*op)(int fd), const char *what)
+{
+	struct counters base;
+	int step;
+
+	read_counters(&base);
+	for (step = 1; step <= MAX_STEPS && !ktap_case_failed(); step++) {
+		int fd = dmaplane_open();
+		bool injected;
+		int ret;
+
+		KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
+		if (fd < 0)
+			break;
+		arm(step);
+		ret = op(fd);
+		injected = disarm();
+		close(fd);
+		expect_counters(&base, step);
+		if (!injected) {
+			KTAP_EXPECT(ret == 0, "%s without injection: %s", what,
+				    ktap_errname(ret));
+			printf("# %s: %d allocation sites failed in turn\n",
+			       what, step - 1);
+			return step - 1;
+		}
+		KTAP_EXPECT(ret < 0, "%s step %d: injected failure not reported",
+			    what, step);
+	}
+	KTAP_EXPECT(step <= MAX_STEPS, "%s never completed", what);
+	return 0;
+}
+
+static int op_open(int fd)
+{
+	int other;
+
+	(void)fd;
+	other = dmaplane_open();
+	if (other >= 0)
+		close(other);
+	return other < 0 ? other : 0;
+}
+
+static int op_buffer_page(int fd)
+{
+	uint32_t h;
+
+	return dmaplane_buffer_create(fd, 4096, DMAPLANE_NUMA_ANY, 0, &h, NULL);
+}
+
+static int op_buffer_many_pages(int fd)
+{
+	uint32_t h;
+
+	return dmaplane_buffer_create(fd, 64 << 10, 0, 0, &h, NULL);
+}
+
+/* The table's xarray grows past its first node after 64 entries. */
+static int op_buffer_many_handles(int fd)
+{
+	uint32_t h;
+	int ret = 0;
+
+	for (int i = 0; i < 80 && !ret; i++)
+		ret = dmaplane_buffer_create(fd, 4096, DMAPLANE_NUMA_ANY, 0,
+					     &h, NULL);
+	return ret;
+}
+
+static int op_info_and_echo(int fd)
+{
+	struct dmaplane_info info;
+	int ret = dmaplane_get_info(fd, &info);
+
+	return ret ? ret : dmaplane_echo(fd, 1, 0, NULL);
+}
+
+static void open_fails_cleanly(void)
+{
+	if (injection_ready())
+		inject_each(op_open, "open");
+}
+
+static void buffer_create_fails_cleanly(void)
+{
+	if (injection_ready())
+		KTAP_EXPECT(inject_each(op_buffer_page, "buffer_create 1 page") > 0,
+			    "no allocation failed: injection missed the module");
+}
+
+static void buffer_create_pages_fail_cleanly(void)
+{
+	if (injection_ready())
+		inject_each(op_buffer_many_pages, "buffer_create 16 pages");
+}
+
+static void handle_table_growth_fails_cleanly(void)
+{
+	if (injection_ready())
+		inject_each(op_buffer_many_handles, "80 buffer_create");
+}
+
+static void non_allocating_calls_unaffected(void)
+{
+	if (injection_ready())
+		KTAP_EXPECT(inject_each(op_info_and_echo, "get_info+echo") == 0,
+			    "GET_INFO/ECHO allocate nothing");
+}
+
+static const struct ktap_case cases[] = {
+	KTAP_CASE(open_fails_cleanly),
+	KTAP_CASE(buffer_create_fails_cleanly),
+	KTAP_CASE(buffer_create_pages_fail_cleanly),
+	KTAP_CASE(handle_table_growth_fails_cleanly),
+	KTAP_CASE(non_allocating_calls_unaffected),
+};
+
+int main(void)
+{
+	const char *missing = setup_injection();
+
+	if (missing)
+		printf("# fault injection unavailable (%s)\n", missing);
+	return ktap_run_suite("faults", cases, sizeof(cases) / sizeof(cases[0]));
+}
