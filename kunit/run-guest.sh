@@ -35,4 +35,5 @@ done
 [ "$found" = 1 ] || setup_failed "kunit_suites_registered"
 
 rmmod dmaplane_kunit && rmmod dmaplane || status=1
+"$root/vm/guest-save-gcov.sh" || status=1
 exit "$status"

@@ -3,7 +3,8 @@
 # the closing "N passed, N failed, N skipped". Exit status 1 on any failure.
 #
 #   sim/run.sh [--kernel stock|debug]... [--topologies "1node 2node"]
-#              [--no-pair] [--kunit-only] [--out DIR] [--timeout SEC]
+#              [--no-pair] [--kunit-only] [--no-kunit] [--out DIR]
+#              [--timeout SEC]
 #
 # Per kernel (repeat --kernel for several; default stock):
 #   stock  one guest per NUMA topology fixture running tests/run-guest.sh,
@@ -12,7 +13,8 @@
 #          not cached): the KUnit suites, then the topology guests. Its
 #          KASAN/lockdep/kmemleak/DMA-API reports fail the run through the
 #          kernel-log check below.
-# --kunit-only runs just the KUnit guest (debug kernel).
+# --kunit-only runs just the KUnit guest (debug kernel), --no-kunit skips it.
+# When debug guests saved gcov data, coverage/report.sh adds its summary.
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +24,7 @@ kernels=()
 topologies=()
 pair=1
 kunit_only=0
+kunit=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
 	--topologies) read -ra topologies <<<"$2"; shift ;;
 	--no-pair) pair=0 ;;
 	--kunit-only) kunit_only=1; kernels=(debug) ;;
+	--no-kunit) kunit=0 ;;
 	--out) out=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
 	*) echo "sim/run.sh: unknown option $1" >&2; exit 2 ;;
@@ -102,7 +106,7 @@ for kernel in "${kernels[@]}"; do
 		echo "sim/run.sh: --kernel must be stock or debug" >&2; exit 2 ;;
 	esac
 
-	if [ "$kernel" = debug ]; then
+	if [ "$kernel" = debug ] && [ "$kunit" = 1 ]; then
 		run debug-kunit -- kunit/run-guest.sh
 		[ "$kunit_only" = 1 ] && continue
 	fi
@@ -143,6 +147,10 @@ if [ -f "$out/stock-rxe-pair/guest1/ib_write_bw.json" ]; then
 	echo
 	echo "ib_write_bw (rxe over QEMU socket netdev, reference link speed):"
 	cat "$out/stock-rxe-pair/guest1/ib_write_bw.json"
+fi
+if compgen -G "$out/*/guest*/gcov" >/dev/null; then
+	echo
+	"$root/coverage/report.sh" "$out" || { echo "coverage report failed"; total_f=$((total_f + 1)); }
 fi
 echo
 echo "results: $out"

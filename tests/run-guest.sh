@@ -50,4 +50,5 @@ if [ -w "$kmemleak" ]; then
 	echo scan >"$kmemleak" && echo scan >"$kmemleak"
 	cat "$kmemleak" >"$results/kmemleak.txt"
 fi
+"$root/vm/guest-save-gcov.sh" || status=1
 exit "$status"
