@@ -24,6 +24,12 @@ static const unsigned int known_cmds[] = {
 #define IOWR_SIZED(nr, size) \
 	_IOC(_IOC_READ | _IOC_WRITE, DMAPLANE_IOC_MAGIC, (nr), (size))
 
+/* 0 when @cmd resolves to a table entry, its errno otherwise. */
+static long lookup_err(unsigned int cmd)
+{
+	return PTR_ERR_OR_ZERO(dmaplane_ioctl_lookup(cmd));
+}
+
 static void lookup_finds_every_command(struct kunit *test)
 {
 	const struct dmaplane_ioctl_desc *desc;
@@ -42,38 +48,37 @@ static void lookup_finds_every_command(struct kunit *test)
 
 static void lookup_foreign_magic_enotty(struct kunit *test)
 {
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(
-			_IOWR('x', 0, struct dmaplane_info))), -ENOTTY);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(0)), -ENOTTY);
+	unsigned int foreign = _IOWR('x', 0, struct dmaplane_info);
+
+	KUNIT_EXPECT_EQ(test, lookup_err(foreign), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, lookup_err(0), -ENOTTY);
 }
 
 static void lookup_unknown_number_enotty(struct kunit *test)
 {
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(
-			IOWR_SIZED(ARRAY_SIZE(known_cmds), 8))), -ENOTTY);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(
-			IOWR_SIZED(0xff, 8))), -ENOTTY);
+	unsigned int past_table = IOWR_SIZED(ARRAY_SIZE(known_cmds), 8);
+
+	KUNIT_EXPECT_EQ(test, lookup_err(past_table), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, lookup_err(IOWR_SIZED(0xff, 8)), -ENOTTY);
 }
 
 static void lookup_wrong_direction_enotty(struct kunit *test)
 {
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(
-			_IOR(DMAPLANE_IOC_MAGIC, 1, struct dmaplane_echo))),
-			-ENOTTY);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(
-			_IOW(DMAPLANE_IOC_MAGIC, 1, struct dmaplane_echo))),
-			-ENOTTY);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(
-			_IO(DMAPLANE_IOC_MAGIC, 1))), -ENOTTY);
+	unsigned int size = sizeof(struct dmaplane_echo);
+
+	KUNIT_EXPECT_EQ(test, lookup_err(_IOC(_IOC_READ, DMAPLANE_IOC_MAGIC,
+					      1, size)), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, lookup_err(_IOC(_IOC_WRITE, DMAPLANE_IOC_MAGIC,
+					      1, size)), -ENOTTY);
+	KUNIT_EXPECT_EQ(test, lookup_err(_IO(DMAPLANE_IOC_MAGIC, 1)), -ENOTTY);
 }
 
 static void lookup_short_argument_einval(struct kunit *test)
 {
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(
-			IOWR_SIZED(1, sizeof(struct dmaplane_echo) - 1))),
-			-EINVAL);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(dmaplane_ioctl_lookup(
-			IOWR_SIZED(0, 0))), -EINVAL);
+	unsigned int size = sizeof(struct dmaplane_echo);
+
+	KUNIT_EXPECT_EQ(test, lookup_err(IOWR_SIZED(1, size - 1)), -EINVAL);
+	KUNIT_EXPECT_EQ(test, lookup_err(IOWR_SIZED(0, 0)), -EINVAL);
 }
 
 static void lookup_longer_argument_accepted(struct kunit *test)
