@@ -6,6 +6,7 @@
  */
 #include <kunit/test.h>
 #include <linux/ioctl.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 
 #include "dmaplane.h"
@@ -144,74 +145,90 @@ static u32 fake_publish(struct kunit *test, struct dmaplane_ctx *ctx,
 	return obj->handle;
 }
 
+/*
+ * Objects outlive the case function (handles_exit() destroys the table),
+ * so what they count into lives in test-managed memory, not on the stack.
+ */
+struct handles_fixture {
+	struct dmaplane_ctx *ctx;
+	int released;
+};
+
 static int handles_init(struct kunit *test)
 {
-	struct dmaplane_ctx *ctx = dmaplane_ctx_create();
+	struct handles_fixture *fx = kunit_kzalloc(test, sizeof(*fx),
+						   GFP_KERNEL);
 
-	if (!ctx)
+	if (!fx)
 		return -ENOMEM;
-	test->priv = ctx;
+	fx->ctx = dmaplane_ctx_create();
+	if (!fx->ctx)
+		return -ENOMEM;
+	test->priv = fx;
 	return 0;
 }
 
 static void handles_exit(struct kunit *test)
 {
-	dmaplane_ctx_destroy(test->priv);
+	struct handles_fixture *fx = test->priv;
+
+	dmaplane_ctx_destroy(fx->ctx);
 }
 
 static void handles_start_at_one(struct kunit *test)
 {
-	int released = 0;
+	struct handles_fixture *fx = test->priv;
 
-	KUNIT_EXPECT_EQ(test, fake_publish(test, test->priv, &released), 1U);
-	KUNIT_EXPECT_EQ(test, fake_publish(test, test->priv, &released), 2U);
+	KUNIT_EXPECT_EQ(test, fake_publish(test, fx->ctx, &fx->released), 1U);
+	KUNIT_EXPECT_EQ(test, fake_publish(test, fx->ctx, &fx->released), 2U);
 }
 
 static void reserved_handle_is_invisible(struct kunit *test)
 {
-	struct dmaplane_ctx *ctx = test->priv;
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
 	struct dmaplane_obj *obj;
-	int released = 0;
 
-	obj = fake_new(test, &released);
+	obj = fake_new(test, &fx->released);
 	KUNIT_ASSERT_EQ(test, dmaplane_ctx_reserve(ctx, obj), 0);
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, obj->handle,
 						  DMAPLANE_OBJ_BUFFER), -ENOENT);
 	dmaplane_ctx_publish(ctx, obj);
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, obj->handle,
 						  DMAPLANE_OBJ_BUFFER), 0);
-	KUNIT_EXPECT_EQ(test, released, 1);
+	KUNIT_EXPECT_EQ(test, fx->released, 1);
 }
 
 static void remove_releases_once(struct kunit *test)
 {
-	struct dmaplane_ctx *ctx = test->priv;
-	int released = 0;
-	u32 h = fake_publish(test, ctx, &released);
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
+	u32 h = fake_publish(test, ctx, &fx->released);
 
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, h, DMAPLANE_OBJ_BUFFER),
 			0);
-	KUNIT_EXPECT_EQ(test, released, 1);
+	KUNIT_EXPECT_EQ(test, fx->released, 1);
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, h, DMAPLANE_OBJ_BUFFER),
 			-ENOENT);
-	KUNIT_EXPECT_EQ(test, released, 1);
+	KUNIT_EXPECT_EQ(test, fx->released, 1);
 }
 
 static void remove_wrong_type_enoent(struct kunit *test)
 {
-	struct dmaplane_ctx *ctx = test->priv;
-	int released = 0;
-	u32 h = fake_publish(test, ctx, &released);
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
+	u32 h = fake_publish(test, ctx, &fx->released);
 
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, h,
 						  DMAPLANE_OBJ_BUFFER + 1),
 			-ENOENT);
-	KUNIT_EXPECT_EQ(test, released, 0);
+	KUNIT_EXPECT_EQ(test, fx->released, 0);
 }
 
 static void remove_unknown_handles_enoent(struct kunit *test)
 {
-	struct dmaplane_ctx *ctx = test->priv;
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
 
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, 0, DMAPLANE_OBJ_BUFFER),
 			-ENOENT);
@@ -224,77 +241,79 @@ static void remove_unknown_handles_enoent(struct kunit *test)
 
 static void abort_releases_and_frees_slot(struct kunit *test)
 {
-	struct dmaplane_ctx *ctx = test->priv;
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
 	struct dmaplane_obj *obj;
-	int released = 0;
 
 	ctx->max_handles = 1;
-	obj = fake_new(test, &released);
+	obj = fake_new(test, &fx->released);
 	KUNIT_ASSERT_EQ(test, dmaplane_ctx_reserve(ctx, obj), 0);
 	dmaplane_ctx_abort(ctx, obj);
-	KUNIT_EXPECT_EQ(test, released, 1);
+	KUNIT_EXPECT_EQ(test, fx->released, 1);
 	/* The only slot is free again. */
-	obj = fake_new(test, &released);
+	obj = fake_new(test, &fx->released);
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_reserve(ctx, obj), 0);
 	dmaplane_ctx_abort(ctx, obj);
 }
 
 static void handles_not_reused_at_once(struct kunit *test)
 {
-	struct dmaplane_ctx *ctx = test->priv;
-	int released = 0;
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
 	u32 a, b;
 
-	a = fake_publish(test, ctx, &released);
+	a = fake_publish(test, ctx, &fx->released);
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, a, DMAPLANE_OBJ_BUFFER),
 			0);
-	b = fake_publish(test, ctx, &released);
+	b = fake_publish(test, ctx, &fx->released);
 	KUNIT_EXPECT_NE(test, a, b);
 }
 
 static void handle_limit_emfile(struct kunit *test)
 {
-	struct dmaplane_ctx *ctx = test->priv;
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
 	struct dmaplane_obj *obj;
-	int released = 0, i;
+	int i;
 
 	ctx->max_handles = 3;
 	for (i = 0; i < 3; i++)
-		fake_publish(test, ctx, &released);
-	obj = fake_new(test, &released);
+		fake_publish(test, ctx, &fx->released);
+	obj = fake_new(test, &fx->released);
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_reserve(ctx, obj), -EMFILE);
 	dmaplane_obj_put(obj);
-	KUNIT_EXPECT_EQ(test, released, 1);
+	KUNIT_EXPECT_EQ(test, fx->released, 1);
 }
 
 static void destroy_releases_everything(struct kunit *test)
 {
+	struct handles_fixture *fx = test->priv;
 	struct dmaplane_ctx *ctx = dmaplane_ctx_create();
-	int released = 0, i;
+	int i;
 
 	KUNIT_ASSERT_NOT_NULL(test, ctx);
 	for (i = 0; i < 5; i++)
-		fake_publish(test, ctx, &released);
+		fake_publish(test, ctx, &fx->released);
 	dmaplane_ctx_remove(ctx, 3, DMAPLANE_OBJ_BUFFER);
 	dmaplane_ctx_destroy(ctx);
-	KUNIT_EXPECT_EQ(test, released, 5);
+	KUNIT_EXPECT_EQ(test, fx->released, 5);
 }
 
 static void files_have_separate_handles(struct kunit *test)
 {
+	struct handles_fixture *fx = test->priv;
 	struct dmaplane_ctx *other = dmaplane_ctx_create();
-	int released = 0;
 	u32 h;
 
 	KUNIT_ASSERT_NOT_NULL(test, other);
-	h = fake_publish(test, test->priv, &released);
+	h = fake_publish(test, fx->ctx, &fx->released);
 	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(other, h,
 						  DMAPLANE_OBJ_BUFFER),
 			-ENOENT);
-	KUNIT_EXPECT_EQ(test, fake_publish(test, other, &released), h);
+	KUNIT_EXPECT_EQ(test, fake_publish(test, other, &fx->released), h);
 	dmaplane_ctx_destroy(other);
-	KUNIT_EXPECT_EQ(test, released, 1);
-	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(test->priv, h,
+	KUNIT_EXPECT_EQ(test, fx->released, 1);
+	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(fx->ctx, h,
 						  DMAPLANE_OBJ_BUFFER), 0);
 }
 

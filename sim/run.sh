@@ -100,7 +100,8 @@ for kernel in "${kernels[@]}"; do
 		[ -n "${KVER:-}" ] && launch+=(--kver "$KVER") ;;
 	debug)
 		kdir=$("$root/vm/build-debug-kernel.sh" | tail -n 1) || exit 1
-		launch+=(--kernel "$kdir/build/vmlinux" --modules "$kdir/modules"
+		launch+=(--kernel "$kdir/build/arch/x86/boot/bzImage" --no-pvh
+			--modules "$kdir/modules"
 			--kver "$(cat "$kdir/kernelrelease")") ;;
 	*)
 		echo "sim/run.sh: --kernel must be stock or debug" >&2; exit 2 ;;

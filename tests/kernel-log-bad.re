@@ -11,7 +11,7 @@ KASAN:
 possible (recursive|circular) locking
 inconsistent lock state
 suspicious RCU usage
-DMA-API:
+DMA-API: .*(device driver|out of memory|exceeded|pending)
 unreferenced object
 blocked for more than
 Kernel memory leak detector disabled

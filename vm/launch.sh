@@ -18,6 +18,8 @@ Options:
                     a build link)
   --kernel PATH     bzImage or vmlinux (default /boot/vmlinuz-KVER); a bzImage
                     is unpacked once (cached) and booted through PVH
+  --no-pvh          boot --kernel as given (the KASAN debug kernel does not
+                    start through PVH: nothing reaches the console)
   --modules DIR     module tree root containing KVER/ (default /lib/modules)
   --topology FILE   NUMA topology fixture (default fixtures/topologies/1node.conf)
   --smp N           number of CPUs (only without --topology)
@@ -64,7 +66,7 @@ die() {
 
 here=$(dirname "$(realpath "$0")")
 modroot=/lib/modules kver='' kernel='' topology='' smp='' mem=''
-guests=1 rxe=0 timeout=300 results='' append='' verbose=0
+guests=1 rxe=0 timeout=300 results='' append='' verbose=0 pvh=1
 
 need_arg() { [[ $# -ge 2 ]] || die "$1 needs an argument"; }
 is_uint() { [[ $1 =~ ^(0|[1-9][0-9]*)$ ]]; }
@@ -78,6 +80,7 @@ while [[ $# -gt 0 ]]; do
         --mem) need_arg "$@"; mem=$2; shift ;;
         --guests) need_arg "$@"; guests=$2; shift ;;
         --rxe) rxe=1 ;;
+        --no-pvh) pvh=0 ;;
         --timeout) need_arg "$@"; timeout=$2; shift ;;
         --results) need_arg "$@"; results=$2; shift ;;
         --append) need_arg "$@"; append=$2; shift ;;
@@ -274,7 +277,7 @@ boot_image() {
     fi
     if [[ -e $out ]]; then echo "$out"; else echo "$img"; fi
 }
-kernel=$(boot_image "$kernel")
+((pvh)) && kernel=$(boot_image "$kernel")
 
 # --- per-guest setup ---
 results=${results:-$(mktemp -d /tmp/dmaplane-vm.XXXXXX)}
