@@ -15,3 +15,5 @@ DMA-API: .*(device driver|out of memory|exceeded|pending)
 unreferenced object
 blocked for more than
 Kernel memory leak detector disabled
+detected stalls
+soft lockup
