@@ -92,7 +92,8 @@ _coverage: user
 # Every ready layer: the stock-kernel sim, then on the debug kernel the
 # KUnit suites and the userspace suites under the sanitizers.
 _test: all
-	@KVER=$(KVER) sim/run.sh --kernel stock
+	@$(MAKE) --no-print-directory KERNEL=debug module
+	@KVER=$(KVER) sim/run.sh --kernel stock --kernel debug
 
 # Fault injection runs in every debug-kernel guest (tests/faults_test.c);
 # this is the short way to just that.
