@@ -36,6 +36,10 @@ help:
 	@echo "make sim       boot QEMU guests per topology, run every suite, ib_write_bw pair"
 	@echo "make quick     build and run the suites in one 1-node guest (iteration)"
 	@echo "make test      every ready test layer; ends with 'N passed, N failed'"
+	@echo "make kunit     KUnit suites on the debug kernel (built and cached on first use)"
+	@echo "make faults    allocation-failure injection suite on the debug kernel"
+	@echo "make coverage  debug-kernel sim with lcov report in coverage/html"
+	@echo "KERNEL=debug   with sim/quick/module: use the debug kernel"
 	@echo "make clean     remove build outputs"
 
 # Objects go to $(BUILD)/modules/<kernel release>/, which the guests find
