@@ -13,14 +13,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 mods=${DMAPLANE_BUILD:-$root/build}/modules/$(uname -r)
 results=${DMAPLANE_RESULTS:?DMAPLANE_RESULTS must name a results directory}
 
-setup_failed() {
-	printf 'KTAP version 1\n# suite: kunit_setup\n1..1\nnot ok 1 %s\n' "$1" |
-		tee "$results/kunit-setup.ktap"
+. "$root/tests/ktap.sh"
+setup_failed() { # name [diagnostic]
+	ktap_single "$results/kunit-setup.ktap" kunit_setup "not ok" "$@"
 	exit 1
 }
 
 [ -d /sys/kernel/debug/kunit ] ||
-	setup_failed "kernel_has_kunit # this kernel has no KUNIT_DEBUGFS: use the debug kernel"
+	setup_failed kernel_has_kunit "this kernel has no KUNIT_DEBUGFS: use the debug kernel"
 modprobe ib_core || setup_failed "modprobe_ib_core"
 insmod "$mods/src/module/dmaplane.ko" || setup_failed "insmod_dmaplane"
 insmod "$mods/kunit/dmaplane_kunit.ko" || setup_failed "insmod_dmaplane_kunit"

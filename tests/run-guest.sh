@@ -15,9 +15,9 @@ export DMAPLANE_LOG_PATTERNS=$root/tests/kernel-log-bad.re
 suites=(core faults lifecycle)
 
 # A setup failure becomes a failed KTAP case so the host counts it.
+. "$root/tests/ktap.sh"
 setup_failed() {
-	printf 'KTAP version 1\n# suite: setup\n1..1\nnot ok 1 %s\n' "$1" |
-		tee "$results/setup.ktap"
+	ktap_single "$results/setup.ktap" setup "not ok" "$1"
 	exit 1
 }
 

@@ -14,12 +14,9 @@ bw_timeout=300
 "$root/tests/run-guest.sh"
 status=$?
 
+. "$root/tests/ktap.sh"
 ktap() { # ok|"not ok" name [diagnostic]
-	{
-		printf 'KTAP version 1\n# suite: rxe_pair\n1..1\n'
-		[ -z "${3:-}" ] || printf '# %s\n' "$3"
-		printf '%s 1 %s\n' "$1" "$2"
-	} | tee "$results/rxe_pair.ktap"
+	ktap_single "$results/rxe_pair.ktap" rxe_pair "$@"
 }
 
 peer=${DP_PEER_IPS%% *}
