@@ -1,29 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Buffer objects: page-backed memory owned by one open file.
+ * Buffer objects: memory owned by one open file, with a DMA view and an
+ * mmap view, placed on a NUMA node and verified page by page.
  *
- * Bytes are charged to the module-wide total before any page is allocated.
+ * A create checks its arguments, charges the bytes to the file and to the
+ * module before any page is allocated, allocates the backing
+ * (buffer_alloc.c), verifies placement (numa.c), builds the scatterlist
+ * and maps it for the module's DMA device for the node (dma_dev.c).
  */
+#include <linux/dma-mapping.h>
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/nodemask.h>
 #include <linux/overflow.h>
-#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <kunit/visibility.h>
 
 #include "dmaplane.h"
 
-struct dmaplane_buffer {
-	struct dmaplane_obj obj;
-	size_t size;		/* page-rounded */
-	unsigned long nr_pages;
-	struct page **pages;
-};
-
-static void dmaplane_buffer_free_pages(struct page **pages, unsigned long n)
+static void dmaplane_buffer_unmap(struct dmaplane_buffer *buf)
 {
-	while (n--)
-		__free_page(pages[n]);
+	if (buf->kind == DMAPLANE_KIND_COHERENT)
+		return;
+	if (buf->dma_mapped)
+		dma_unmap_sgtable(buf->dma_dev, &buf->sgt, DMA_BIDIRECTIONAL, 0);
+	sg_free_table(&buf->sgt);
 }
 
 static void dmaplane_buffer_release(struct dmaplane_obj *obj)
@@ -31,28 +32,51 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 	struct dmaplane_buffer *buf =
 		container_of(obj, struct dmaplane_buffer, obj);
 
-	dmaplane_buffer_free_pages(buf->pages, buf->nr_pages);
-	kvfree(buf->pages);
+	dmaplane_buffer_unmap(buf);
+	dmaplane_free_backing(buf);
 	atomic64_sub(buf->size, &dmaplane_stats.buffer_bytes);
 	atomic_dec(&dmaplane_stats.buffers);
 	kfree(buf);
 }
 
+/* An mmapped buffer keeps its handle: its memory is in a process's hands. */
+static bool dmaplane_buffer_busy(struct dmaplane_obj *obj)
+{
+	return atomic_read(&container_of(obj, struct dmaplane_buffer,
+					 obj)->mappings) > 0;
+}
+
 static const struct dmaplane_obj_ops dmaplane_buffer_ops = {
 	.release = dmaplane_buffer_release,
+	.busy = dmaplane_buffer_busy,
 };
 
+struct dmaplane_buffer *dmaplane_buffer_lookup(struct dmaplane_ctx *ctx,
+					       u32 handle)
+{
+	struct dmaplane_obj *obj;
+
+	obj = dmaplane_ctx_lookup(ctx, handle, DMAPLANE_OBJ_BUFFER);
+	return obj ? container_of(obj, struct dmaplane_buffer, obj) : NULL;
+}
+
+void dmaplane_buffer_put(struct dmaplane_buffer *buf)
+{
+	dmaplane_obj_put(&buf->obj);
+}
+
 /*
- * Page-round @requested into *@rounded: -EINVAL for 0, -EFBIG above @max
- * (checked before rounding too, so a size near U64_MAX cannot wrap).
+ * Round @requested up to a multiple of @align (a power of two) into
+ * *@rounded: -EINVAL for 0, -EFBIG above @max (checked before rounding
+ * too, so a size near U64_MAX cannot wrap).
  */
-VISIBLE_IF_KUNIT int dmaplane_buffer_size(u64 requested, u64 max, u64 *rounded)
+int dmaplane_buffer_size(u64 requested, u64 max, u64 align, u64 *rounded)
 {
 	if (!requested)
 		return -EINVAL;
-	if (requested > max || requested > U64_MAX - (PAGE_SIZE - 1))
+	if (requested > max || requested > U64_MAX - (align - 1))
 		return -EFBIG;
-	*rounded = PAGE_ALIGN(requested);
+	*rounded = round_up(requested, align);
 	return *rounded > max ? -EFBIG : 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_buffer_size);
@@ -61,7 +85,7 @@ EXPORT_SYMBOL_IF_KUNIT(dmaplane_buffer_size);
  * Add @bytes to *@total unless that would pass @limit (-ENOSPC). Lock-free,
  * so concurrent creators cannot overshoot the limit together.
  */
-VISIBLE_IF_KUNIT int dmaplane_charge(atomic64_t *total, u64 bytes, u64 limit)
+int dmaplane_charge(atomic64_t *total, u64 bytes, u64 limit)
 {
 	s64 old = atomic64_read(total);
 
@@ -73,36 +97,114 @@ VISIBLE_IF_KUNIT int dmaplane_charge(atomic64_t *total, u64 bytes, u64 limit)
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_charge);
 
-static int dmaplane_buffer_alloc_pages(struct dmaplane_buffer *buf, int nid)
+/* One scatterlist entry per physically contiguous run of @pages. */
+static int dmaplane_build_sgt(struct sg_table *sgt, struct device *dev,
+			      struct page **pages, unsigned long nr_pages)
 {
-	const gfp_t gfp = GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_ZERO |
-			  __GFP_NOWARN | __GFP_RETRY_MAYFAIL;
-	unsigned long i;
+	return sg_alloc_table_from_pages_segment(sgt, pages, nr_pages, 0,
+						 nr_pages << PAGE_SHIFT,
+						 dma_get_max_seg_size(dev),
+						 GFP_KERNEL_ACCOUNT);
+}
+
+static int dmaplane_buffer_map(struct dmaplane_buffer *buf)
+{
 	int ret;
 
-	buf->pages = kvcalloc(buf->nr_pages, sizeof(*buf->pages),
-			      GFP_KERNEL_ACCOUNT);
-	if (!buf->pages)
-		return -ENOMEM;
-
-	for (i = 0; i < buf->nr_pages; i++) {
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			goto err_free_pages;
-		}
-		buf->pages[i] = alloc_pages_node(nid, gfp, 0);
-		if (!buf->pages[i]) {
-			ret = -ENOMEM;
-			goto err_free_pages;
-		}
-		cond_resched();
-	}
-	return 0;
-
-err_free_pages:
-	dmaplane_buffer_free_pages(buf->pages, i);
-	kvfree(buf->pages);
+	if (buf->kind == DMAPLANE_KIND_COHERENT)
+		return 0;
+	ret = dmaplane_build_sgt(&buf->sgt, buf->dma_dev, buf->pages,
+				 buf->nr_pages);
+	if (ret)
+		return ret;
+	ret = dma_map_sgtable(buf->dma_dev, &buf->sgt, DMA_BIDIRECTIONAL, 0);
+	buf->dma_mapped = !ret;
 	return ret;
+}
+
+static int dmaplane_buffer_check(const struct dmaplane_buffer_create *req)
+{
+	u32 kind = req->flags & DMAPLANE_BUF_KIND_MASK;
+	int nid = req->numa_node;
+	u64 end;
+
+	if (req->flags & ~DMAPLANE_BUF_VALID_FLAGS || req->reserved ||
+	    req->reserved2)
+		return -EINVAL;
+	if (kind & (kind - 1))
+		return -EINVAL;
+	if (nid == DMAPLANE_NUMA_ANY) {
+		if (req->flags & DMAPLANE_BUF_NUMA_STRICT)
+			return -EINVAL;
+	} else if (nid < 0 || nid >= nr_node_ids || !node_online(nid)) {
+		return -EINVAL;
+	}
+	if (kind != DMAPLANE_BUF_USER)
+		return req->user_addr ? -EINVAL : 0;
+	if (!PAGE_ALIGNED(req->user_addr) ||
+	    check_add_overflow(req->user_addr, req->size, &end))
+		return -EINVAL;
+	return 0;
+}
+
+static enum dmaplane_buf_kind dmaplane_kind(u32 flags)
+{
+	switch (flags & DMAPLANE_BUF_KIND_MASK) {
+	case DMAPLANE_BUF_COHERENT:
+		return DMAPLANE_KIND_COHERENT;
+	case DMAPLANE_BUF_HUGE:
+		return DMAPLANE_KIND_HUGE;
+	case DMAPLANE_BUF_USER:
+		return DMAPLANE_KIND_USER;
+	default:
+		return DMAPLANE_KIND_PAGES;
+	}
+}
+
+static int dmaplane_buffer_rounded_size(const struct dmaplane_buffer_create *req,
+					enum dmaplane_buf_kind kind, u64 *size)
+{
+	u64 max = dmaplane_max_buffer_size;
+
+	switch (kind) {
+	case DMAPLANE_KIND_HUGE:
+		return dmaplane_buffer_size(req->size, max, DMAPLANE_HUGE_CHUNK,
+					    size);
+	case DMAPLANE_KIND_COHERENT:
+		max = min3(max, DMAPLANE_COHERENT_MAX,
+			   (u64)PAGE_SIZE << (MAX_ORDER - 1));
+		fallthrough;
+	default:
+		return dmaplane_buffer_size(req->size, max, PAGE_SIZE, size);
+	}
+}
+
+static int dmaplane_buffer_back(struct dmaplane_buffer *buf, u64 user_addr)
+{
+	/* Strict placement: the allocator may not fall back to other nodes. */
+	gfp_t node_gfp = buf->flags & DMAPLANE_BUF_NUMA_STRICT ?
+			 __GFP_THISNODE : 0;
+	int ret;
+
+	switch (buf->kind) {
+	case DMAPLANE_KIND_COHERENT:
+		ret = dmaplane_alloc_coherent(buf, node_gfp);
+		break;
+	case DMAPLANE_KIND_HUGE:
+		ret = dmaplane_alloc_huge(buf, node_gfp);
+		break;
+	case DMAPLANE_KIND_USER:
+		ret = dmaplane_pin_user(buf, user_addr);
+		break;
+	default:
+		ret = dmaplane_alloc_pages(buf, node_gfp);
+		break;
+	}
+	if (!ret)
+		ret = dmaplane_buffer_place(buf);
+	if (ret && buf->flags & DMAPLANE_BUF_NUMA_STRICT)
+		atomic64_inc(&dmaplane_stats.numa_strict_failures);
+	return ret ? ret : dmaplane_buffer_map(buf);
 }
 
 int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
@@ -110,56 +212,63 @@ int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
 {
 	struct dmaplane_buffer_create *req = arg;
 	struct dmaplane_buffer *buf;
+	enum dmaplane_buf_kind kind;
 	u64 size;
-	int nid = req->numa_node;
 	int ret;
 
-	if (req->flags & ~DMAPLANE_BUF_VALID_FLAGS || req->reserved)
-		return -EINVAL;
-	if (nid != DMAPLANE_NUMA_ANY &&
-	    (nid < 0 || nid >= MAX_NUMNODES || !node_online(nid)))
-		return -EINVAL;
-	if (nid == DMAPLANE_NUMA_ANY)
-		nid = NUMA_NO_NODE;
-	ret = dmaplane_buffer_size(req->size, dmaplane_max_buffer_size, &size);
+	ret = dmaplane_buffer_check(req);
 	if (ret)
 		return ret;
-
-	ret = dmaplane_charge(&dmaplane_stats.buffer_bytes, size,
-			      dmaplane_max_total_bytes);
+	kind = dmaplane_kind(req->flags);
+	ret = dmaplane_buffer_rounded_size(req, kind, &size);
 	if (ret)
 		return ret;
 
 	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto err_uncharge;
-	}
-	buf->size = size;
-	buf->nr_pages = size >> PAGE_SHIFT;
-
-	ret = dmaplane_buffer_alloc_pages(buf, nid);
+	if (!buf)
+		return -ENOMEM;
+	ret = dmaplane_ctx_charge(ctx, &buf->obj, size);
 	if (ret)
 		goto err_free_buf;
+	ret = dmaplane_charge(&dmaplane_stats.buffer_bytes, size,
+			      dmaplane_max_total_bytes);
+	if (ret)
+		goto err_uncharge_file;
 
+	/* From here the release op undoes everything, also half done. */
 	dmaplane_obj_init(&buf->obj, DMAPLANE_OBJ_BUFFER, &dmaplane_buffer_ops);
 	atomic_inc(&dmaplane_stats.buffers);
-	ret = dmaplane_ctx_reserve(ctx, &buf->obj);
+	buf->kind = kind;
+	buf->flags = req->flags;
+	buf->nid = req->numa_node == DMAPLANE_NUMA_ANY ? NUMA_NO_NODE :
+		   req->numa_node;
+	buf->size = size;
+	buf->nr_pages = size >> PAGE_SHIFT;
+	buf->dma_dev = dmaplane_dma_dev(buf->nid);
+	atomic_set(&buf->mappings, 0);
+
+	ret = dmaplane_buffer_back(buf, req->user_addr);
+	if (!ret)
+		ret = dmaplane_ctx_reserve(ctx, &buf->obj);
 	if (ret) {
-		/* The release op undoes the charge and the counters. */
+		dmaplane_ctx_uncharge(ctx, &buf->obj);
 		dmaplane_obj_put(&buf->obj);
 		return ret;
 	}
 
 	req->handle = buf->obj.handle;
 	req->alloc_size = size;
+	req->mmap_offset = dmaplane_mmap_offset(buf->obj.handle);
+	req->nr_pages = buf->nr_pages;
+	req->pages_on_node = buf->pages_on_node;
+	req->result_flags = buf->result_flags;
 	*created = &buf->obj;
 	return 0;
 
+err_uncharge_file:
+	dmaplane_ctx_uncharge(ctx, &buf->obj);
 err_free_buf:
 	kfree(buf);
-err_uncharge:
-	atomic64_sub(size, &dmaplane_stats.buffer_bytes);
 	return ret;
 }
 
@@ -171,4 +280,97 @@ int dmaplane_ioc_buffer_destroy(struct dmaplane_ctx *ctx, void *arg,
 	if (op->flags & ~DMAPLANE_HANDLE_OP_VALID_FLAGS)
 		return -EINVAL;
 	return dmaplane_ctx_remove(ctx, op->handle, DMAPLANE_OBJ_BUFFER);
+}
+
+int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
+			     struct dmaplane_obj **created)
+{
+	struct dmaplane_buffer_info *info = arg;
+	struct dmaplane_buffer *buf;
+	int ret = 0;
+
+	if (info->flags & ~DMAPLANE_BUFFER_INFO_VALID_FLAGS ||
+	    (info->node_pages_len && !info->node_pages_ptr))
+		return -EINVAL;
+	buf = dmaplane_buffer_lookup(ctx, info->handle);
+	if (!buf)
+		return -ENOENT;
+
+	info->size = buf->size;
+	info->buf_flags = buf->flags;
+	info->numa_node = buf->nid == NUMA_NO_NODE ? DMAPLANE_NUMA_ANY :
+			  buf->nid;
+	info->result_flags = buf->result_flags;
+	info->mappings = atomic_read(&buf->mappings);
+	info->nr_pages = buf->nr_pages;
+	info->pages_on_node = buf->pages_on_node;
+	info->dma_segments = buf->sgt.nents;
+	info->huge_chunks = buf->huge_chunks;
+	info->mmap_offset = dmaplane_mmap_offset(buf->obj.handle);
+	info->nr_node_ids = nr_node_ids;
+	if (info->node_pages_len)
+		ret = dmaplane_node_histogram(buf,
+					      u64_to_user_ptr(info->node_pages_ptr),
+					      info->node_pages_len);
+	dmaplane_buffer_put(buf);
+	return ret;
+}
+
+/*
+ * Build, map, unmap and free a scatterlist for the buffer's pages
+ * @iterations times, timing each phase: what an importer or an MR
+ * registration pays per buffer, 4 KiB pages against 2 MiB chunks.
+ */
+int dmaplane_ioc_map_bench(struct dmaplane_ctx *ctx, void *arg,
+			   struct dmaplane_obj **created)
+{
+	struct dmaplane_map_bench *mb = arg;
+	struct dmaplane_buffer *buf;
+	struct sg_table sgt;
+	ktime_t t0, t1, t2;
+	u32 i;
+	int ret = 0;
+
+	if (mb->flags & ~DMAPLANE_MAP_BENCH_VALID_FLAGS || mb->reserved ||
+	    !mb->iterations || mb->iterations > DMAPLANE_BENCH_PASSES_MAX)
+		return -EINVAL;
+	buf = dmaplane_buffer_lookup(ctx, mb->handle);
+	if (!buf)
+		return -ENOENT;
+	if (buf->kind == DMAPLANE_KIND_COHERENT) {
+		ret = -EINVAL;
+		goto out;
+	}
+
+	mb->build_ns = 0;
+	mb->map_ns = 0;
+	mb->unmap_ns = 0;
+	for (i = 0; i < mb->iterations; i++) {
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		t0 = ktime_get();
+		ret = dmaplane_build_sgt(&sgt, buf->dma_dev, buf->pages,
+					 buf->nr_pages);
+		if (ret)
+			break;
+		t1 = ktime_get();
+		ret = dma_map_sgtable(buf->dma_dev, &sgt, DMA_BIDIRECTIONAL, 0);
+		t2 = ktime_get();
+		if (ret) {
+			sg_free_table(&sgt);
+			break;
+		}
+		mb->dma_segments = sgt.nents;
+		mb->build_ns += ktime_to_ns(ktime_sub(t1, t0));
+		mb->map_ns += ktime_to_ns(ktime_sub(t2, t1));
+		dma_unmap_sgtable(buf->dma_dev, &sgt, DMA_BIDIRECTIONAL, 0);
+		sg_free_table(&sgt);
+		mb->unmap_ns += ktime_to_ns(ktime_sub(ktime_get(), t2));
+		cond_resched();
+	}
+out:
+	dmaplane_buffer_put(buf);
+	return ret;
 }

@@ -20,6 +20,7 @@ struct dmaplane_ctx *dmaplane_ctx_create(void)
 		return NULL;
 	xa_init_flags(&ctx->handles, XA_FLAGS_ALLOC1);
 	ctx->max_handles = dmaplane_max_handles;
+	ctx->max_bytes = dmaplane_max_file_bytes;
 	atomic_inc(&dmaplane_stats.open_contexts);
 	return ctx;
 }
@@ -33,6 +34,7 @@ void dmaplane_ctx_destroy(struct dmaplane_ctx *ctx)
 	/* Reserved (unpublished) slots are skipped by xa_for_each(). */
 	xa_for_each(&ctx->handles, handle, obj) {
 		xa_erase(&ctx->handles, handle);
+		dmaplane_ctx_uncharge(ctx, obj);
 		dmaplane_obj_put(obj);
 	}
 	xa_destroy(&ctx->handles);
@@ -93,17 +95,40 @@ void dmaplane_ctx_publish(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_publish);
 
+/*
+ * Charge @bytes of @obj to the file's max_file_bytes: -EDQUOT when that
+ * would pass it. The charge goes with the handle (dmaplane_ctx_uncharge()).
+ */
+int dmaplane_ctx_charge(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj,
+			u64 bytes)
+{
+	if (dmaplane_charge(&ctx->bytes, bytes, ctx->max_bytes))
+		return -EDQUOT;
+	obj->file_bytes = bytes;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_charge);
+
+void dmaplane_ctx_uncharge(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
+{
+	atomic64_sub(obj->file_bytes, &ctx->bytes);
+	obj->file_bytes = 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_uncharge);
+
 /* Drop a reserved handle and the caller's reference to @obj. */
 void dmaplane_ctx_abort(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj)
 {
 	xa_erase(&ctx->handles, obj->handle);
+	dmaplane_ctx_uncharge(ctx, obj);
 	dmaplane_obj_put(obj);
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_abort);
 
 /*
  * Remove @handle from the table and drop the table's reference.
- * -ENOENT when @handle is not a published object of @type in this file.
+ * -ENOENT when @handle is not a published object of @type in this file,
+ * -EBUSY while the object's busy op says it is in use.
  */
 int dmaplane_ctx_remove(struct dmaplane_ctx *ctx, u32 handle,
 			enum dmaplane_obj_type type)
@@ -116,10 +141,33 @@ int dmaplane_ctx_remove(struct dmaplane_ctx *ctx, u32 handle,
 		xa_unlock(&ctx->handles);
 		return -ENOENT;
 	}
+	if (obj->ops->busy && obj->ops->busy(obj)) {
+		xa_unlock(&ctx->handles);
+		return -EBUSY;
+	}
 	__xa_erase(&ctx->handles, handle);
 	xa_unlock(&ctx->handles);
 
+	dmaplane_ctx_uncharge(ctx, obj);
 	dmaplane_obj_put(obj);
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_remove);
+
+/*
+ * The published object @handle of @type with a reference for the caller,
+ * or NULL. The reference keeps the object, not its handle.
+ */
+struct dmaplane_obj *dmaplane_ctx_lookup(struct dmaplane_ctx *ctx, u32 handle,
+					 enum dmaplane_obj_type type)
+{
+	struct dmaplane_obj *obj;
+
+	xa_lock(&ctx->handles);
+	obj = xa_load(&ctx->handles, handle);
+	if (obj && (obj->type != type || !kref_get_unless_zero(&obj->ref)))
+		obj = NULL;
+	xa_unlock(&ctx->handles);
+	return obj;
+}
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ctx_lookup);

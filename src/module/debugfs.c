@@ -26,6 +26,21 @@ static int dmaplane_info_show(struct seq_file *m, void *unused)
 	seq_printf(m, "buffer_bytes: %lld\n",
 		   atomic64_read(&dmaplane_stats.buffer_bytes));
 	seq_printf(m, "ioctls: %lld\n", atomic64_read(&dmaplane_stats.ioctls));
+	seq_printf(m, "mappings: %d\n", atomic_read(&dmaplane_stats.mappings));
+	seq_printf(m, "pinned_pages: %lld\n",
+		   atomic64_read(&dmaplane_stats.pinned_pages));
+	seq_printf(m, "memlock_denied: %lld\n",
+		   atomic64_read(&dmaplane_stats.memlock_denied));
+	seq_printf(m, "numa_pages_on_node: %lld\n",
+		   atomic64_read(&dmaplane_stats.numa_pages_on_node));
+	seq_printf(m, "numa_pages_off_node: %lld\n",
+		   atomic64_read(&dmaplane_stats.numa_pages_off_node));
+	seq_printf(m, "numa_strict_failures: %lld\n",
+		   atomic64_read(&dmaplane_stats.numa_strict_failures));
+	seq_printf(m, "huge_chunks: %lld\n",
+		   atomic64_read(&dmaplane_stats.huge_chunks));
+	seq_printf(m, "huge_fallback_chunks: %lld\n",
+		   atomic64_read(&dmaplane_stats.huge_fallback_chunks));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(dmaplane_info);

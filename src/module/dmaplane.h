@@ -7,6 +7,8 @@
 
 #include <linux/atomic.h>
 #include <linux/kref.h>
+#include <linux/mm_types.h>
+#include <linux/scatterlist.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 #include <uapi/linux/dmaplane.h>
@@ -16,7 +18,12 @@
 /* Module parameters (main.c). */
 extern unsigned long dmaplane_max_buffer_size;
 extern unsigned long dmaplane_max_total_bytes;
+extern unsigned long dmaplane_max_file_bytes;
 extern unsigned int dmaplane_max_handles;
+
+/* Upper bounds the mmap offset encoding (DMAPLANE_MMAP_SHIFT) leaves room for. */
+#define DMAPLANE_MAX_HANDLES_LIMIT	(1U << 20)
+#define DMAPLANE_MAX_BUFFER_LIMIT	(1ULL << DMAPLANE_MMAP_SHIFT)
 
 /* Device-wide counters, read by GET_INFO and debugfs; all atomics. */
 struct dmaplane_stats {
@@ -24,6 +31,14 @@ struct dmaplane_stats {
 	atomic_t buffers;
 	atomic64_t buffer_bytes;
 	atomic64_t ioctls;
+	atomic_t mappings;		/* live mmaps of buffers */
+	atomic64_t pinned_pages;	/* user pages pinned now */
+	atomic64_t memlock_denied;	/* USER creates over RLIMIT_MEMLOCK */
+	atomic64_t numa_pages_on_node;	/* pages placed on the node asked for */
+	atomic64_t numa_pages_off_node;	/* pages a preferred node could not hold */
+	atomic64_t numa_strict_failures; /* strict creates refused */
+	atomic64_t huge_chunks;		/* 2 MiB chunks allocated */
+	atomic64_t huge_fallback_chunks; /* 2 MiB chunks that became 4 KiB pages */
 };
 
 extern struct dmaplane_stats dmaplane_stats;
@@ -37,6 +52,8 @@ struct dmaplane_obj;
 struct dmaplane_obj_ops {
 	/* Called when the last reference is dropped; frees the object. */
 	void (*release)(struct dmaplane_obj *obj);
+	/* Optional: true while the object may not lose its handle (-EBUSY). */
+	bool (*busy)(struct dmaplane_obj *obj);
 };
 
 /*
@@ -47,6 +64,7 @@ struct dmaplane_obj {
 	struct kref ref;
 	enum dmaplane_obj_type type;
 	u32 handle;
+	u64 file_bytes;		/* charged to the file while it has a handle */
 	const struct dmaplane_obj_ops *ops;
 };
 
@@ -62,6 +80,8 @@ struct dmaplane_ctx {
 	struct xarray handles;
 	u32 next_handle;	/* cyclic allocation cursor, under xa_lock */
 	u32 max_handles;	/* max_handles parameter at open time */
+	atomic64_t bytes;	/* file_bytes of the objects it names */
+	u64 max_bytes;		/* max_file_bytes at open time */
 };
 
 /* ctx.c */
@@ -75,6 +95,11 @@ void dmaplane_ctx_publish(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj);
 void dmaplane_ctx_abort(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj);
 int dmaplane_ctx_remove(struct dmaplane_ctx *ctx, u32 handle,
 			enum dmaplane_obj_type type);
+struct dmaplane_obj *dmaplane_ctx_lookup(struct dmaplane_ctx *ctx, u32 handle,
+					 enum dmaplane_obj_type type);
+int dmaplane_ctx_charge(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj,
+			u64 bytes);
+void dmaplane_ctx_uncharge(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj);
 
 /*
  * A handler validates and executes one command on a kernel copy of its
@@ -97,15 +122,102 @@ long dmaplane_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 const struct dmaplane_ioctl_desc *dmaplane_ioctl_lookup(unsigned int cmd);
 #endif
 
+/* The backing a buffer was created with. */
+enum dmaplane_buf_kind {
+	DMAPLANE_KIND_PAGES,
+	DMAPLANE_KIND_COHERENT,
+	DMAPLANE_KIND_HUGE,
+	DMAPLANE_KIND_USER,
+};
+
+#define DMAPLANE_HUGE_ORDER	(PMD_SHIFT - PAGE_SHIFT)
+
+/*
+ * A buffer. Immutable once created, except @mappings. The handle table,
+ * every mmap and (later) exports and MRs each hold a reference; the memory
+ * goes when the last one is dropped.
+ *
+ * @pages lists every PAGE_SIZE page in order, whatever the backing. @sgt
+ * merges physically contiguous runs; for PAGES, HUGE and USER it is mapped
+ * for @dma_dev (streaming, bidirectional) for the buffer's lifetime; for
+ * COHERENT it describes the coherent allocation at @cpu_addr/@dma_addr.
+ */
+struct dmaplane_buffer {
+	struct dmaplane_obj obj;
+	enum dmaplane_buf_kind kind;
+	u32 flags;		/* DMAPLANE_BUF_* as created */
+	u32 result_flags;	/* DMAPLANE_BUF_RES_* */
+	int nid;		/* node asked for, or NUMA_NO_NODE */
+	u64 size;
+	unsigned long nr_pages;
+	unsigned long pages_on_node;
+	unsigned long huge_chunks;
+	struct page **pages;
+	struct sg_table sgt;
+	struct device *dma_dev;
+	bool dma_mapped;	/* @sgt is mapped for @dma_dev */
+	void *cpu_addr;		/* COHERENT */
+	dma_addr_t dma_addr;	/* COHERENT */
+	struct mm_struct *pin_mm; /* USER: whose pinned_vm was charged */
+	atomic_t mappings;
+};
+
 /* buffer.c */
-#if IS_ENABLED(CONFIG_KUNIT)
-int dmaplane_buffer_size(u64 requested, u64 max, u64 *rounded);
+int dmaplane_buffer_size(u64 requested, u64 max, u64 align, u64 *rounded);
 int dmaplane_charge(atomic64_t *total, u64 bytes, u64 limit);
-#endif
+struct dmaplane_buffer *dmaplane_buffer_lookup(struct dmaplane_ctx *ctx,
+					       u32 handle);
+void dmaplane_buffer_put(struct dmaplane_buffer *buf);
 int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
 			       struct dmaplane_obj **created);
 int dmaplane_ioc_buffer_destroy(struct dmaplane_ctx *ctx, void *arg,
 				struct dmaplane_obj **created);
+int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
+			     struct dmaplane_obj **created);
+int dmaplane_ioc_map_bench(struct dmaplane_ctx *ctx, void *arg,
+			   struct dmaplane_obj **created);
+
+/* buffer_alloc.c: the backings */
+#if IS_ENABLED(CONFIG_KUNIT)
+int dmaplane_pin_charge(atomic64_t *pinned, u64 npages, u64 limit,
+			bool unlimited);
+#endif
+int dmaplane_alloc_pages(struct dmaplane_buffer *buf, gfp_t node_gfp);
+int dmaplane_alloc_huge(struct dmaplane_buffer *buf, gfp_t node_gfp);
+int dmaplane_alloc_coherent(struct dmaplane_buffer *buf, gfp_t node_gfp);
+int dmaplane_pin_user(struct dmaplane_buffer *buf, u64 user_addr);
+void dmaplane_free_backing(struct dmaplane_buffer *buf);
+
+/* mmap.c */
+#if IS_ENABLED(CONFIG_KUNIT)
+int dmaplane_mmap_window(unsigned long pgoff, unsigned long npages,
+			 u32 *handle, unsigned long *first);
+#endif
+int dmaplane_mmap(struct file *file, struct vm_area_struct *vma);
+static inline u64 dmaplane_mmap_offset(u32 handle)
+{
+	return (u64)handle << DMAPLANE_MMAP_SHIFT;
+}
+
+/* numa.c */
+#if IS_ENABLED(CONFIG_KUNIT)
+int dmaplane_placement_verdict(unsigned long on_node, unsigned long total,
+			       bool strict, u32 *result_flags);
+#endif
+int dmaplane_buffer_place(struct dmaplane_buffer *buf);
+int dmaplane_node_histogram(struct dmaplane_buffer *buf, u64 __user *uhist,
+			    u32 len);
+int dmaplane_ioc_get_topology(struct dmaplane_ctx *ctx, void *arg,
+			      struct dmaplane_obj **created);
+
+/* numa_bench.c */
+int dmaplane_ioc_numa_bench(struct dmaplane_ctx *ctx, void *arg,
+			    struct dmaplane_obj **created);
+
+/* dma_dev.c */
+int dmaplane_dma_init(void);
+void dmaplane_dma_exit(void);
+struct device *dmaplane_dma_dev(int nid);
 
 /* rdma_dev.c */
 int dmaplane_rdma_init(void);

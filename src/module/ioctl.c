@@ -55,6 +55,14 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 		       struct dmaplane_buffer_create, alloc_size),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_DESTROY, dmaplane_ioc_buffer_destroy,
 		       struct dmaplane_handle_op, flags),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_INFO, dmaplane_ioc_buffer_info,
+		       struct dmaplane_buffer_info, nr_node_ids),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_GET_TOPOLOGY, dmaplane_ioc_get_topology,
+		       struct dmaplane_topology, reserved),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_NUMA_BENCH, dmaplane_ioc_numa_bench,
+		       struct dmaplane_numa_bench, cells_ptr),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_MAP_BENCH, dmaplane_ioc_map_bench,
+		       struct dmaplane_map_bench, unmap_ns),
 };
 
 /*

@@ -21,6 +21,10 @@ unsigned long dmaplane_max_total_bytes;
 module_param_named(max_total_bytes, dmaplane_max_total_bytes, ulong, 0444);
 MODULE_PARM_DESC(max_total_bytes, "Bytes all buffers may hold together (0 = half of RAM)");
 
+unsigned long dmaplane_max_file_bytes;
+module_param_named(max_file_bytes, dmaplane_max_file_bytes, ulong, 0444);
+MODULE_PARM_DESC(max_file_bytes, "Bytes the buffers of one open file may hold (0 = max_total_bytes)");
+
 unsigned int dmaplane_max_handles = 65536;
 module_param_named(max_handles, dmaplane_max_handles, uint, 0444);
 MODULE_PARM_DESC(max_handles, "Objects one open file may hold (default 65536)");
@@ -30,7 +34,10 @@ struct dmaplane_stats dmaplane_stats;
 void dmaplane_fill_info(struct dmaplane_info *info)
 {
 	info->uapi_version = DMAPLANE_UAPI_VERSION;
-	info->capabilities = DMAPLANE_CAP_BUFFER_PAGES | DMAPLANE_CAP_RDMA;
+	info->capabilities = DMAPLANE_CAP_BUFFER_PAGES | DMAPLANE_CAP_RDMA |
+			     DMAPLANE_CAP_BUFFER_COHERENT |
+			     DMAPLANE_CAP_BUFFER_HUGE | DMAPLANE_CAP_BUFFER_USER |
+			     DMAPLANE_CAP_MMAP | DMAPLANE_CAP_TOPOLOGY;
 	if (IS_ENABLED(CONFIG_NUMA))
 		info->capabilities |= DMAPLANE_CAP_NUMA;
 	info->numa_nodes_online = num_online_nodes();
@@ -63,6 +70,7 @@ static const struct file_operations dmaplane_fops = {
 	.release = dmaplane_release,
 	.unlocked_ioctl = dmaplane_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = dmaplane_mmap,
 	.llseek = no_llseek,
 };
 
@@ -77,16 +85,27 @@ static int __init dmaplane_init(void)
 {
 	int ret;
 
-	if (!dmaplane_max_handles || !dmaplane_max_buffer_size) {
-		pr_err("dmaplane: max_handles and max_buffer_size must be > 0\n");
+	/* The mmap offset carries the handle and the offset in the buffer. */
+	if (!dmaplane_max_handles ||
+	    dmaplane_max_handles > DMAPLANE_MAX_HANDLES_LIMIT ||
+	    !dmaplane_max_buffer_size ||
+	    dmaplane_max_buffer_size > DMAPLANE_MAX_BUFFER_LIMIT) {
+		pr_err("dmaplane: max_handles must be 1..%u and max_buffer_size 1..%llu\n",
+		       DMAPLANE_MAX_HANDLES_LIMIT, DMAPLANE_MAX_BUFFER_LIMIT);
 		return -EINVAL;
 	}
 	if (!dmaplane_max_total_bytes)
 		dmaplane_max_total_bytes = (totalram_pages() / 2) << PAGE_SHIFT;
+	if (!dmaplane_max_file_bytes)
+		dmaplane_max_file_bytes = dmaplane_max_total_bytes;
+
+	ret = dmaplane_dma_init();
+	if (ret)
+		return ret;
 
 	ret = dmaplane_rdma_init();
 	if (ret)
-		return ret;
+		goto err_dma;
 
 	ret = misc_register(&dmaplane_miscdev);
 	if (ret)
@@ -99,6 +118,8 @@ static int __init dmaplane_init(void)
 
 err_rdma:
 	dmaplane_rdma_exit();
+err_dma:
+	dmaplane_dma_exit();
 	return ret;
 }
 
@@ -107,6 +128,7 @@ static void __exit dmaplane_exit(void)
 	dmaplane_debugfs_exit();
 	misc_deregister(&dmaplane_miscdev);
 	dmaplane_rdma_exit();
+	dmaplane_dma_exit();
 }
 
 module_init(dmaplane_init);

@@ -26,13 +26,18 @@
 #include <linux/types.h>
 
 #define DMAPLANE_DEVICE_NAME	"dmaplane"
-#define DMAPLANE_UAPI_VERSION	1
+#define DMAPLANE_UAPI_VERSION	2
 #define DMAPLANE_IOC_MAGIC	0xD7
 
 /* Capability bits reported by DMAPLANE_IOC_GET_INFO. */
 #define DMAPLANE_CAP_BUFFER_PAGES	_BITULL(0) /* page-backed buffers */
 #define DMAPLANE_CAP_NUMA		_BITULL(1) /* kernel built with NUMA */
 #define DMAPLANE_CAP_RDMA		_BITULL(2) /* RDMA device tracking */
+#define DMAPLANE_CAP_BUFFER_COHERENT	_BITULL(3) /* uapi 2: DMAPLANE_BUF_COHERENT */
+#define DMAPLANE_CAP_BUFFER_HUGE	_BITULL(4) /* DMAPLANE_BUF_HUGE */
+#define DMAPLANE_CAP_BUFFER_USER	_BITULL(5) /* DMAPLANE_BUF_USER */
+#define DMAPLANE_CAP_MMAP		_BITULL(6) /* mmap of buffers */
+#define DMAPLANE_CAP_TOPOLOGY		_BITULL(7) /* GET_TOPOLOGY, NUMA_BENCH */
 
 #define DMAPLANE_VERSION_LEN	32
 
@@ -79,21 +84,71 @@ struct dmaplane_echo {
 
 /* Any NUMA node: the allocator's local-node default. */
 #define DMAPLANE_NUMA_ANY		(-1)
-#define DMAPLANE_BUF_VALID_FLAGS	0U
+
+/*
+ * Buffer backing, one of (none of them: order-0 pages):
+ *  COHERENT  dma_alloc_coherent() on the module's DMA device for the node;
+ *            physically contiguous, at most DMAPLANE_COHERENT_MAX bytes
+ *  HUGE      2 MiB physically contiguous chunks (size rounded up to 2 MiB);
+ *            a chunk that cannot be had falls back to 4 KiB pages and
+ *            DMAPLANE_BUF_RES_HUGE_PARTIAL says so
+ *  USER      pin the caller's range [user_addr, user_addr + size) for DMA
+ *            (FOLL_LONGTERM, writable), charged to RLIMIT_MEMLOCK
+ * NUMA_STRICT: every page on numa_node or the create fails (-ENOMEM when
+ * the node has no room, -EXDEV when pages ended up elsewhere, as pinned
+ * user pages may); without it the node is a preference and the buffer
+ * reports where its pages went.
+ */
+#define DMAPLANE_BUF_COHERENT		_BITUL(0)
+#define DMAPLANE_BUF_HUGE		_BITUL(1)
+#define DMAPLANE_BUF_USER		_BITUL(2)
+#define DMAPLANE_BUF_NUMA_STRICT	_BITUL(3)
+#define DMAPLANE_BUF_KIND_MASK \
+	(DMAPLANE_BUF_COHERENT | DMAPLANE_BUF_HUGE | DMAPLANE_BUF_USER)
+#define DMAPLANE_BUF_VALID_FLAGS \
+	(DMAPLANE_BUF_KIND_MASK | DMAPLANE_BUF_NUMA_STRICT)
+
+/* What a create obtained (result_flags). */
+#define DMAPLANE_BUF_RES_HUGE_PARTIAL	_BITUL(0) /* some chunks are 4 KiB pages */
+#define DMAPLANE_BUF_RES_NUMA_FALLBACK	_BITUL(1) /* some pages off numa_node */
+
+/* Largest coherent buffer: the page allocator's largest block (4 MiB). */
+#define DMAPLANE_COHERENT_MAX		(4ULL << 20)
+#define DMAPLANE_HUGE_CHUNK		(2ULL << 20)
+
+/*
+ * mmap offset of a buffer: handle << DMAPLANE_MMAP_SHIFT, plus the byte
+ * offset inside the buffer. Use the mmap_offset a create returns.
+ */
+#define DMAPLANE_MMAP_SHIFT		40
 
 /**
  * struct dmaplane_buffer_create - DMAPLANE_IOC_BUFFER_CREATE
- * @size:	in: requested bytes, rounded up to the page size; > 0
- * @flags:	in: DMAPLANE_BUF_* bits (none defined yet)
- * @numa_node:	in: preferred node id, or DMAPLANE_NUMA_ANY
+ * @size:	in: requested bytes, rounded up to the page size (to 2 MiB for
+ *		HUGE); > 0
+ * @flags:	in: DMAPLANE_BUF_* bits
+ * @numa_node:	in: node id, or DMAPLANE_NUMA_ANY (not with NUMA_STRICT)
  * @handle:	out: buffer handle, valid on this open file only
  * @reserved:	must be 0
- * @alloc_size:	out: bytes allocated (size rounded up to pages)
+ * @alloc_size:	out: bytes allocated (size rounded up)
+ * @user_addr:	in: USER only: page-aligned start of the range to pin; must
+ *		be 0 otherwise
+ * @mmap_offset: out: offset to pass to mmap(2) for this buffer
+ * @nr_pages:	out: PAGE_SIZE pages in the buffer
+ * @pages_on_node: out: how many of them are on @numa_node (checked page by
+ *		page with page_to_nid); 0 for DMAPLANE_NUMA_ANY
+ * @result_flags: out: DMAPLANE_BUF_RES_* bits
+ * @reserved2:	must be 0
  *
- * Errors: -EINVAL (zero size, unknown flags, node not online),
- * -EFBIG (above the module's max_buffer_size parameter),
- * -ENOSPC (module-wide max_total_bytes would be exceeded),
- * -EMFILE (this file holds max_handles objects), -ENOMEM, -EINTR.
+ * Errors: -EINVAL (zero size, unknown flags, two kinds, node not online,
+ * NUMA_STRICT without a node, user_addr misaligned, wrapping or given
+ * without USER), -EFBIG (above max_buffer_size, or a COHERENT buffer above
+ * DMAPLANE_COHERENT_MAX), -EDQUOT (this file's max_file_bytes would be
+ * exceeded), -ENOSPC (module-wide max_total_bytes would be exceeded),
+ * -ENOMEM (no memory, no memory on a strict node, or a USER range over
+ * RLIMIT_MEMLOCK without CAP_IPC_LOCK), -EXDEV (NUMA_STRICT and a page is
+ * elsewhere), -EFAULT (USER range not mapped writable), -EMFILE (this file
+ * holds max_handles objects), -EINTR.
  */
 struct dmaplane_buffer_create {
 	__u64 size;
@@ -102,12 +157,21 @@ struct dmaplane_buffer_create {
 	__u32 handle;
 	__u32 reserved;
 	__u64 alloc_size;
+	/* uapi 2 */
+	__u64 user_addr;
+	__u64 mmap_offset;
+	__u64 nr_pages;
+	__u64 pages_on_node;
+	__u32 result_flags;
+	__u32 reserved2;
 };
 
 /**
  * struct dmaplane_handle_op - DMAPLANE_IOC_BUFFER_DESTROY
  * @handle:	in: handle returned by this open file; -ENOENT otherwise
  * @flags:	in: must be 0
+ *
+ * A buffer that is still mmapped is not destroyed: -EBUSY.
  */
 struct dmaplane_handle_op {
 	__u32 handle;
@@ -115,6 +179,189 @@ struct dmaplane_handle_op {
 };
 
 #define DMAPLANE_HANDLE_OP_VALID_FLAGS	0U
+
+/**
+ * struct dmaplane_buffer_info - DMAPLANE_IOC_BUFFER_INFO
+ * @handle:	in: buffer handle of this open file; -ENOENT otherwise
+ * @flags:	in: must be 0
+ * @size:	out: bytes
+ * @buf_flags:	out: DMAPLANE_BUF_* flags it was created with
+ * @numa_node:	out: node it was created for, or DMAPLANE_NUMA_ANY
+ * @result_flags: out: DMAPLANE_BUF_RES_* bits
+ * @mappings:	out: live mmaps of it
+ * @nr_pages:	out: PAGE_SIZE pages
+ * @pages_on_node: out: pages on @numa_node
+ * @dma_segments: out: entries of its DMA-mapped scatterlist
+ * @huge_chunks: out: 2 MiB chunks it holds (HUGE)
+ * @mmap_offset: out: offset to pass to mmap(2)
+ * @node_pages_ptr: in: user pointer to __u64[@node_pages_len], or 0: entry
+ *		n receives the number of its pages on node n
+ * @node_pages_len: in: entries at @node_pages_ptr; min(@node_pages_len,
+ *		@nr_node_ids) are written
+ * @nr_node_ids: out: entries a full histogram needs
+ */
+struct dmaplane_buffer_info {
+	__u32 handle;
+	__u32 flags;
+	__u64 size;
+	__u32 buf_flags;
+	__s32 numa_node;
+	__u32 result_flags;
+	__u32 mappings;
+	__u64 nr_pages;
+	__u64 pages_on_node;
+	__u64 dma_segments;
+	__u64 huge_chunks;
+	__u64 mmap_offset;
+	__u64 node_pages_ptr;
+	__u32 node_pages_len;
+	__u32 nr_node_ids;
+};
+
+#define DMAPLANE_BUFFER_INFO_VALID_FLAGS	0U
+
+/**
+ * struct dmaplane_numa_node - one online node in DMAPLANE_IOC_GET_TOPOLOGY
+ * @node_id:	node id
+ * @nr_cpus:	online CPUs on it (0 for a memory-only node)
+ * @cpu_index:	index of its first CPU id in the topology's CPU array
+ * @reserved:	0
+ * @mem_total:	bytes the page allocator manages on it (MemTotal in
+ *		/sys/devices/system/node/nodeN/meminfo)
+ * @mem_free:	bytes free on it
+ */
+struct dmaplane_numa_node {
+	__u32 node_id;
+	__u32 nr_cpus;
+	__u32 cpu_index;
+	__u32 reserved;
+	__u64 mem_total;
+	__u64 mem_free;
+};
+
+/**
+ * struct dmaplane_topology - DMAPLANE_IOC_GET_TOPOLOGY
+ * @flags:	in: must be 0
+ * @nr_nodes:	out: online nodes
+ * @nodes_len:	in: entries at @nodes_ptr (and rows/columns at
+ *		@distances_ptr); the first min(@nodes_len, @nr_nodes) nodes
+ *		are written, in node id order
+ * @cpus_len:	in: entries at @cpus_ptr
+ * @nodes_ptr:	in: user pointer to struct dmaplane_numa_node[@nodes_len]
+ * @distances_ptr: in: user pointer to __u32[@nodes_len * @nodes_len], or 0:
+ *		[i * @nodes_len + j] receives the SLIT distance from the i-th
+ *		to the j-th node written
+ * @cpus_ptr:	in: user pointer to __u32[@cpus_len], or 0: the CPU ids of
+ *		every node, node after node (see cpu_index, nr_cpus)
+ * @nr_cpus:	out: CPU ids a full @cpus_ptr array holds
+ * @reserved:	must be 0
+ *
+ * Call with zero lengths to learn @nr_nodes and @nr_cpus. Errors: -EINVAL
+ * (flags, reserved, a length with a NULL pointer, @nodes_len squared
+ * overflowing), -EFAULT.
+ */
+struct dmaplane_topology {
+	__u32 flags;
+	__u32 nr_nodes;
+	__u32 nodes_len;
+	__u32 cpus_len;
+	__u64 nodes_ptr;
+	__u64 distances_ptr;
+	__u64 cpus_ptr;
+	__u32 nr_cpus;
+	__u32 reserved;
+};
+
+#define DMAPLANE_TOPOLOGY_VALID_FLAGS	0U
+
+/* What a bandwidth cell measures, done by a kthread on the row's CPUs. */
+enum dmaplane_bench_op {
+	DMAPLANE_BENCH_READ = 0,	/* sum the buffer on the column's node */
+	DMAPLANE_BENCH_WRITE = 1,	/* fill it */
+	DMAPLANE_BENCH_COPY = 2,	/* copy it into a buffer on the row's node */
+	DMAPLANE_BENCH_NR_OPS,
+};
+
+/**
+ * struct dmaplane_numa_bench_cell - one cell of the bandwidth matrix
+ * @cpu_node:	node whose first CPU ran the pass
+ * @mem_node:	node holding the buffer
+ * @status:	0, or -errno (e.g. -ENOMEM: no room for the buffer there)
+ * @passes:	passes over the buffer made
+ * @bytes:	bytes moved in all passes
+ * @ns:		time they took
+ */
+struct dmaplane_numa_bench_cell {
+	__u32 cpu_node;
+	__u32 mem_node;
+	__s32 status;
+	__u32 passes;
+	__u64 bytes;
+	__u64 ns;
+};
+
+#define DMAPLANE_BENCH_SIZE_MIN		(1ULL << 20)
+#define DMAPLANE_BENCH_PASSES_MAX	1000
+#define DMAPLANE_BENCH_TIME_MAX_MS	60000
+
+/**
+ * struct dmaplane_numa_bench - DMAPLANE_IOC_NUMA_BENCH (CAP_SYS_ADMIN)
+ * @size:	in: buffer bytes, page-rounded; DMAPLANE_BENCH_SIZE_MIN ..
+ *		max_buffer_size
+ * @op:		in: enum dmaplane_bench_op
+ * @flags:	in: must be 0
+ * @passes:	in: passes per cell, 1 .. DMAPLANE_BENCH_PASSES_MAX
+ * @time_limit_ms: in: per cell, 1 .. DMAPLANE_BENCH_TIME_MAX_MS: no new pass
+ *		starts after it (the first always runs)
+ * @cells_len:	in: entries at @cells_ptr
+ * @nr_cells:	out: cells of the full matrix (nodes with CPUs x nodes with
+ *		memory), row-major; min(@cells_len, @nr_cells) are written
+ * @cells_ptr:	in: user pointer to struct dmaplane_numa_bench_cell[]
+ *
+ * Buffers are charged to max_total_bytes while the cell runs. Errors:
+ * -EINVAL, -EFBIG (size), -EPERM (no CAP_SYS_ADMIN), -EINTR (a signal
+ * stopped it; nothing is written), -EFAULT.
+ */
+struct dmaplane_numa_bench {
+	__u64 size;
+	__u32 op;
+	__u32 flags;
+	__u32 passes;
+	__u32 time_limit_ms;
+	__u32 cells_len;
+	__u32 nr_cells;
+	__u64 cells_ptr;
+};
+
+#define DMAPLANE_NUMA_BENCH_VALID_FLAGS	0U
+
+/**
+ * struct dmaplane_map_bench - DMAPLANE_IOC_MAP_BENCH: the cost of building
+ * and DMA-mapping a scatterlist for a buffer (as an importer or an MR
+ * registration must), measured in the kernel, without touching the
+ * buffer's own mapping.
+ * @handle:	in: a pages, HUGE or USER buffer of this file (-EINVAL for
+ *		COHERENT: it has no streaming mapping)
+ * @flags:	in: must be 0
+ * @iterations:	in: 1 .. DMAPLANE_BENCH_PASSES_MAX
+ * @reserved:	must be 0
+ * @dma_segments: out: scatterlist entries after merging contiguous pages
+ * @build_ns:	out: building the sg_table, all iterations
+ * @map_ns:	out: dma_map_sgtable(), all iterations
+ * @unmap_ns:	out: dma_unmap_sgtable() and freeing the table
+ */
+struct dmaplane_map_bench {
+	__u32 handle;
+	__u32 flags;
+	__u32 iterations;
+	__u32 reserved;
+	__u64 dma_segments;
+	__u64 build_ns;
+	__u64 map_ns;
+	__u64 unmap_ns;
+};
+
+#define DMAPLANE_MAP_BENCH_VALID_FLAGS	0U
 
 #define DMAPLANE_IOC_GET_INFO \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x00, struct dmaplane_info)
@@ -124,5 +371,13 @@ struct dmaplane_handle_op {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x02, struct dmaplane_buffer_create)
 #define DMAPLANE_IOC_BUFFER_DESTROY \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x03, struct dmaplane_handle_op)
+#define DMAPLANE_IOC_BUFFER_INFO \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x04, struct dmaplane_buffer_info)
+#define DMAPLANE_IOC_GET_TOPOLOGY \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x05, struct dmaplane_topology)
+#define DMAPLANE_IOC_NUMA_BENCH \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x06, struct dmaplane_numa_bench)
+#define DMAPLANE_IOC_MAP_BENCH \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x07, struct dmaplane_map_bench)
 
 #endif /* _UAPI_LINUX_DMAPLANE_H */
