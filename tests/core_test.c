@@ -86,6 +86,11 @@ static void info_capabilities(void)
 	KTAP_EXPECT_RET(dmaplane_get_info(dev_fd, &info), 0);
 	KTAP_EXPECT(info.capabilities & DMAPLANE_CAP_BUFFER_PAGES, "");
 	KTAP_EXPECT(info.capabilities & DMAPLANE_CAP_RDMA, "");
+	KTAP_EXPECT(info.capabilities & DMAPLANE_CAP_BUFFER_COHERENT, "");
+	KTAP_EXPECT(info.capabilities & DMAPLANE_CAP_BUFFER_HUGE, "");
+	KTAP_EXPECT(info.capabilities & DMAPLANE_CAP_BUFFER_USER, "");
+	KTAP_EXPECT(info.capabilities & DMAPLANE_CAP_MMAP, "");
+	KTAP_EXPECT(info.capabilities & DMAPLANE_CAP_TOPOLOGY, "");
 	KTAP_EXPECT(!!(info.capabilities & DMAPLANE_CAP_NUMA) == numa,
 		    "NUMA capability disagrees with sysfs");
 }
@@ -250,8 +255,10 @@ static void buffer_rejects_bad_input(void)
 
 	KTAP_EXPECT_RET(dmaplane_buffer_create(dev_fd, 0, -1, 0, &h, NULL),
 			-EINVAL);
-	KTAP_EXPECT_RET(dmaplane_buffer_create(dev_fd, 4096, -1, 1, &h, NULL),
-			-EINVAL);
+	KTAP_EXPECT_RET(dmaplane_buffer_create(dev_fd, 4096, -1, 1U << 4, &h,
+					       NULL), -EINVAL);
+	KTAP_EXPECT_RET(dmaplane_buffer_create(dev_fd, 4096, -1, 1U << 31, &h,
+					       NULL), -EINVAL);
 	KTAP_EXPECT_RET(dmaplane_buffer_create(dev_fd, max + 1, -1, 0, &h,
 					       NULL), -EFBIG);
 	/* Would wrap to 0 if the module rounded before checking. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/klog.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -161,6 +162,9 @@ static void load_rejects_bad_params(void)
 	ensure_unloaded();
 	KTAP_EXPECT_RET(load_module("max_handles=0"), -EINVAL);
 	KTAP_EXPECT_RET(load_module("max_buffer_size=0"), -EINVAL);
+	/* The mmap offset has room for 2^20 handles and 2^40-byte buffers. */
+	KTAP_EXPECT_RET(load_module("max_handles=1048577"), -EINVAL);
+	KTAP_EXPECT_RET(load_module("max_buffer_size=1099511627777"), -EINVAL);
 	KTAP_EXPECT(!module_loaded(), "loaded despite bad parameters");
 }
 
@@ -219,6 +223,69 @@ static void total_bytes_limit_is_enospc(void)
 	KTAP_EXPECT_RET(unload_module(), 0);
 }
 
+static void file_bytes_limit_is_edquot(void)
+{
+	uint64_t bytes = 1;
+	uint32_t a, b;
+	int fd, other;
+
+	ensure_unloaded();
+	KTAP_EXPECT_RET(load_module("max_file_bytes=1048576"), 0);
+	fd = dmaplane_open();
+	other = dmaplane_open();
+	KTAP_EXPECT(fd >= 0 && other >= 0, "open: %s",
+		    ktap_errname(fd < 0 ? fd : other));
+	if (fd < 0 || other < 0)
+		return;
+	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 786432, -1, 0, &a, NULL),
+			0);
+	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 524288, -1, 0, &b, NULL),
+			-EDQUOT);
+	/* The limit is per file: another file still has its own. */
+	KTAP_EXPECT_RET(dmaplane_buffer_create(other, 786432, -1, 0, &b, NULL),
+			0);
+	/* A refused create leaves no charge: the rest still fits. */
+	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 262144, -1, 0, &b, NULL),
+			0);
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(fd, a), 0);
+	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 786432, -1, 0, &a, NULL),
+			0);
+	close(other);
+	close(fd);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "buffer_bytes",
+				       &bytes), 0);
+	KTAP_EXPECT(bytes == 0, "%llu bytes charged after close",
+		    (unsigned long long)bytes);
+	KTAP_EXPECT_RET(unload_module(), 0);
+}
+
+/* A live mapping holds the file, so the module, until it is unmapped. */
+static void unload_refused_while_mapped(void)
+{
+	struct dmaplane_buffer_create req = { .size = 8192, .numa_node = -1 };
+	volatile unsigned char *map;
+	int fd;
+
+	ensure_unloaded();
+	KTAP_EXPECT_RET(load_module(""), 0);
+	fd = dmaplane_open();
+	KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
+	if (fd < 0)
+		return;
+	KTAP_EXPECT_RET(dmaplane_buffer_create_req(fd, &req), 0);
+	map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		   req.mmap_offset);
+	KTAP_EXPECT(map != MAP_FAILED, "mmap: %s", strerror(errno));
+	close(fd);
+	if (map == MAP_FAILED)
+		return;
+	map[8191] = 0x5a;
+	KTAP_EXPECT(unload_module() != 0, "unloaded under a live mapping");
+	KTAP_EXPECT(map[8191] == 0x5a, "mapping lost its data");
+	munmap((void *)map, 8192);
+	KTAP_EXPECT_RET(unload_module(), 0);
+}
+
 static void load_unload_cycles(void)
 {
 	int bad;
@@ -262,6 +329,8 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(load_rejects_bad_params),
 	KTAP_CASE(handle_limit_is_emfile),
 	KTAP_CASE(total_bytes_limit_is_enospc),
+	KTAP_CASE(file_bytes_limit_is_edquot),
+	KTAP_CASE(unload_refused_while_mapped),
 	KTAP_CASE(load_unload_cycles),
 	KTAP_CASE(reload_defaults),
 };

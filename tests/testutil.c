@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 
 #include "testutil.h"
 
@@ -84,4 +87,32 @@ int count_rdma_devices(void)
 			count++;
 	closedir(d);
 	return count;
+}
+
+int proc_status_kb(const char *key, uint64_t *kb)
+{
+	return read_keyed_u64("/proc/self/status", key, kb);
+}
+
+int drop_capability(int cap)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[cap / 32].effective &= ~(1U << (cap % 32));
+	data[cap / 32].permitted &= ~(1U << (cap % 32));
+	data[cap / 32].inheritable &= ~(1U << (cap % 32));
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+uint64_t dmaplane_counter(const char *key)
+{
+	uint64_t v = 0;
+
+	read_keyed_u64(DMAPLANE_DEBUGFS_INFO, key, &v);
+	return v;
 }

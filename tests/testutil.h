@@ -13,6 +13,13 @@ int count_online_nodes(void);
 /* Entries in /sys/class/infiniband (0 when the class does not exist). */
 int count_rdma_devices(void);
 
+/* Value in kB of "key:" in /proc/self/status (VmPin, VmLck, ...). */
+int proc_status_kb(const char *key, uint64_t *kb);
+/* Drop @cap from this process's effective, permitted and inheritable sets. */
+int drop_capability(int cap);
+/* Counter @key of debugfs dmaplane/info; 0 when it cannot be read. */
+uint64_t dmaplane_counter(const char *key);
+
 #define DMAPLANE_DEBUGFS_INFO "/sys/kernel/debug/dmaplane/info"
 #define DMAPLANE_PARAM(name) "/sys/module/dmaplane/parameters/" name
 

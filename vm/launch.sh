@@ -44,10 +44,12 @@ In the guest: /results is DIR/guest$i (writable, shared with the host);
 every other write goes to the tmpfs overlay and is lost. /run is a fresh
 tmpfs, so host files there are not visible (the launcher refuses to run from
 there); /tmp is part of the overlay, so a clone under /tmp works. Environment: DMAPLANE_RESULTS=/results, DP_GUEST_INDEX, DP_GUEST_COUNT,
-DP_GUEST_IP, DP_PEER_IPS (space separated). Kernel messages go to the console
+DP_GUEST_IP, DP_PEER_IPS (space separated), DP_TOPOLOGY (the machine as
+booted, in the fixture format, with --mem and --smp applied). Kernel messages go to the console
 at the default "quiet" level; the full log is in dmesg.txt.
 
 Files in DIR/guest$i: guest.env (from the launcher, read by the guest),
+topology.conf (DP_TOPOLOGY),
 console.log (serial console), qemu.log (QEMU's own messages), started and
 boot_seconds (QEMU start until the command started, seconds), output.log
 (the command's stdout and stderr), rc (its exit code), dmesg.txt, and
@@ -350,6 +352,17 @@ for ((i = 0; i < guests; i++)); do
         printf 'DP_CWD=%q\n' "$PWD"
         printf 'DP_SCRIPT=%q\n' "$script"
     } >"${gdir[i]}/guest.env"
+    # The machine as booted (--mem and --smp applied), in the fixture
+    # format, for tests that compare what the guest kernel reports.
+    {
+        echo "name=${topo[name]}"
+        echo "nodes=$nodes"
+        for ((n = 0; n < nodes; n++)); do
+            echo "node${n}_cpus=${node_cpus[n]}"
+            echo "node${n}_mem_mib=${node_mem[n]}"
+            echo "node${n}_distances=${dist[*]:n * nodes:nodes}"
+        done
+    } >"${gdir[i]}/topology.conf"
     qemu=(qemu-system-x86_64 -name "dp-guest$i"
         -machine q35 "${accel[@]}" -smp "$total_cpus,sockets=$total_cpus"
         -m "${total_mem}M" "${numa[@]}"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -61,6 +62,107 @@ int dmaplane_buffer_destroy(int fd, uint32_t handle)
 	return dmaplane_ioctl(fd, DMAPLANE_IOC_BUFFER_DESTROY, &op);
 }
 
+int dmaplane_buffer_create_req(int fd, struct dmaplane_buffer_create *req)
+{
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_BUFFER_CREATE, req);
+}
+
+int dmaplane_buffer_info(int fd, uint32_t handle,
+			 struct dmaplane_buffer_info *info,
+			 uint64_t *node_pages, uint32_t len)
+{
+	memset(info, 0, sizeof(*info));
+	info->handle = handle;
+	info->node_pages_ptr = (uintptr_t)node_pages;
+	info->node_pages_len = node_pages ? len : 0;
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_BUFFER_INFO, info);
+}
+
+void dmaplane_topology_free(struct dmaplane_topo *topo)
+{
+	free(topo->nodes);
+	free(topo->distances);
+	free(topo->cpus);
+	memset(topo, 0, sizeof(*topo));
+}
+
+/* Ask for the sizes, then for the data; again if nodes or CPUs came online. */
+int dmaplane_topology(int fd, struct dmaplane_topo *topo)
+{
+	struct dmaplane_topology req;
+	int ret;
+
+	memset(topo, 0, sizeof(*topo));
+	for (;;) {
+		memset(&req, 0, sizeof(req));
+		ret = dmaplane_ioctl(fd, DMAPLANE_IOC_GET_TOPOLOGY, &req);
+		if (ret)
+			return ret;
+		topo->nodes = calloc(req.nr_nodes + 1, sizeof(*topo->nodes));
+		topo->distances = calloc((size_t)req.nr_nodes * req.nr_nodes + 1,
+					 sizeof(*topo->distances));
+		topo->cpus = calloc(req.nr_cpus + 1, sizeof(*topo->cpus));
+		if (!topo->nodes || !topo->distances || !topo->cpus) {
+			dmaplane_topology_free(topo);
+			return -ENOMEM;
+		}
+		req.nodes_len = req.nr_nodes;
+		req.cpus_len = req.nr_cpus;
+		req.nodes_ptr = (uintptr_t)topo->nodes;
+		req.distances_ptr = (uintptr_t)topo->distances;
+		req.cpus_ptr = (uintptr_t)topo->cpus;
+		ret = dmaplane_ioctl(fd, DMAPLANE_IOC_GET_TOPOLOGY, &req);
+		if (!ret && req.nr_nodes <= req.nodes_len &&
+		    req.nr_cpus <= req.cpus_len) {
+			topo->nr_nodes = req.nr_nodes;
+			topo->nr_cpus = req.nr_cpus;
+			return 0;
+		}
+		dmaplane_topology_free(topo);
+		if (ret)
+			return ret;
+	}
+}
+
+int dmaplane_numa_bench(int fd, uint64_t size, uint32_t op, uint32_t passes,
+			uint32_t time_limit_ms,
+			struct dmaplane_numa_bench_cell **cells,
+			uint32_t *nr_cells)
+{
+	struct dmaplane_numa_bench req = {
+		.size = size,
+		.op = op,
+		.passes = passes,
+		.time_limit_ms = time_limit_ms,
+	};
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_NUMA_BENCH, &req);
+
+	if (ret)
+		return ret;
+	*cells = calloc(req.nr_cells + 1, sizeof(**cells));
+	if (!*cells)
+		return -ENOMEM;
+	req.cells_len = req.nr_cells;
+	req.cells_ptr = (uintptr_t)*cells;
+	ret = dmaplane_ioctl(fd, DMAPLANE_IOC_NUMA_BENCH, &req);
+	if (ret) {
+		free(*cells);
+		*cells = NULL;
+		return ret;
+	}
+	*nr_cells = req.cells_len < req.nr_cells ? req.cells_len : req.nr_cells;
+	return 0;
+}
+
+int dmaplane_map_bench(int fd, uint32_t handle, uint32_t iterations,
+		       struct dmaplane_map_bench *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->handle = handle;
+	out->iterations = iterations;
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_MAP_BENCH, out);
+}
+
 const char *dmaplane_cap_name(uint64_t cap)
 {
 	switch (cap) {
@@ -70,6 +172,16 @@ const char *dmaplane_cap_name(uint64_t cap)
 		return "numa";
 	case DMAPLANE_CAP_RDMA:
 		return "rdma";
+	case DMAPLANE_CAP_BUFFER_COHERENT:
+		return "buffer_coherent";
+	case DMAPLANE_CAP_BUFFER_HUGE:
+		return "buffer_huge";
+	case DMAPLANE_CAP_BUFFER_USER:
+		return "buffer_user";
+	case DMAPLANE_CAP_MMAP:
+		return "mmap";
+	case DMAPLANE_CAP_TOPOLOGY:
+		return "topology";
 	default:
 		return NULL;
 	}

@@ -21,6 +21,35 @@ int dmaplane_buffer_create(int fd, uint64_t size, int numa_node,
 			   uint32_t flags, uint32_t *handle,
 			   uint64_t *alloc_size);
 int dmaplane_buffer_destroy(int fd, uint32_t handle);
+/* BUFFER_CREATE with every field: *req in, its out fields filled. */
+int dmaplane_buffer_create_req(int fd, struct dmaplane_buffer_create *req);
+/* BUFFER_INFO; @node_pages (may be NULL) receives up to @len entries. */
+int dmaplane_buffer_info(int fd, uint32_t handle,
+			 struct dmaplane_buffer_info *info,
+			 uint64_t *node_pages, uint32_t len);
+
+/* A GET_TOPOLOGY snapshot, allocated by dmaplane_topology(). */
+struct dmaplane_topo {
+	uint32_t nr_nodes;
+	uint32_t nr_cpus;
+	struct dmaplane_numa_node *nodes;	/* nr_nodes, by node id */
+	uint32_t *distances;			/* nr_nodes x nr_nodes */
+	uint32_t *cpus;				/* nr_cpus */
+};
+
+int dmaplane_topology(int fd, struct dmaplane_topo *topo);
+void dmaplane_topology_free(struct dmaplane_topo *topo);
+
+/*
+ * NUMA_BENCH over the whole matrix; *@cells (malloc'd, free() it) holds
+ * *@nr_cells row-major cells.
+ */
+int dmaplane_numa_bench(int fd, uint64_t size, uint32_t op, uint32_t passes,
+			uint32_t time_limit_ms,
+			struct dmaplane_numa_bench_cell **cells,
+			uint32_t *nr_cells);
+int dmaplane_map_bench(int fd, uint32_t handle, uint32_t iterations,
+		       struct dmaplane_map_bench *out);
 
 /* Name of one DMAPLANE_CAP_* bit, or NULL for a bit this library predates. */
 const char *dmaplane_cap_name(uint64_t cap);

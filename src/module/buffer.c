@@ -227,13 +227,14 @@ int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
 	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
 	if (!buf)
 		return -ENOMEM;
-	ret = dmaplane_ctx_charge(ctx, &buf->obj, size);
-	if (ret)
-		goto err_free_buf;
+	/* Module-wide first: with the default max_file_bytes it is the one hit. */
 	ret = dmaplane_charge(&dmaplane_stats.buffer_bytes, size,
 			      dmaplane_max_total_bytes);
 	if (ret)
-		goto err_uncharge_file;
+		goto err_free_buf;
+	ret = dmaplane_ctx_charge(ctx, &buf->obj, size);
+	if (ret)
+		goto err_uncharge_total;
 
 	/* From here the release op undoes everything, also half done. */
 	dmaplane_obj_init(&buf->obj, DMAPLANE_OBJ_BUFFER, &dmaplane_buffer_ops);
@@ -265,8 +266,8 @@ int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
 	*created = &buf->obj;
 	return 0;
 
-err_uncharge_file:
-	dmaplane_ctx_uncharge(ctx, &buf->obj);
+err_uncharge_total:
+	atomic64_sub(size, &dmaplane_stats.buffer_bytes);
 err_free_buf:
 	kfree(buf);
 	return ret;
