@@ -20,6 +20,10 @@ static const unsigned int known_cmds[] = {
 	DMAPLANE_IOC_ECHO,
 	DMAPLANE_IOC_BUFFER_CREATE,
 	DMAPLANE_IOC_BUFFER_DESTROY,
+	DMAPLANE_IOC_BUFFER_INFO,
+	DMAPLANE_IOC_GET_TOPOLOGY,
+	DMAPLANE_IOC_NUMA_BENCH,
+	DMAPLANE_IOC_MAP_BENCH,
 };
 
 #define IOWR_SIZED(nr, size) \
@@ -317,7 +321,82 @@ static void files_have_separate_handles(struct kunit *test)
 						  DMAPLANE_OBJ_BUFFER), 0);
 }
 
+static void charge_per_file_edquot(struct kunit *test)
+{
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
+	struct dmaplane_obj *a = fake_new(test, &fx->released);
+	struct dmaplane_obj *b = fake_new(test, &fx->released);
+
+	ctx->max_bytes = 1000;
+	KUNIT_EXPECT_EQ(test, dmaplane_ctx_charge(ctx, a, 600), 0);
+	KUNIT_EXPECT_EQ(test, dmaplane_ctx_charge(ctx, b, 401), -EDQUOT);
+	KUNIT_EXPECT_EQ(test, b->file_bytes, 0ULL);
+	KUNIT_EXPECT_EQ(test, dmaplane_ctx_charge(ctx, b, 400), 0);
+	KUNIT_ASSERT_EQ(test, dmaplane_ctx_reserve(ctx, a), 0);
+	dmaplane_ctx_publish(ctx, a);
+	/* Removing the handle gives its bytes back to the file. */
+	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, a->handle,
+						  DMAPLANE_OBJ_BUFFER), 0);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx->bytes), 400LL);
+	dmaplane_ctx_uncharge(ctx, b);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&ctx->bytes), 0LL);
+	dmaplane_obj_put(b);
+}
+
+static void lookup_takes_reference(struct kunit *test)
+{
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
+	u32 h = fake_publish(test, ctx, &fx->released);
+	struct dmaplane_obj *obj;
+
+	KUNIT_EXPECT_NULL(test, dmaplane_ctx_lookup(ctx, h,
+						    DMAPLANE_OBJ_BUFFER + 1));
+	KUNIT_EXPECT_NULL(test, dmaplane_ctx_lookup(ctx, h + 1,
+						    DMAPLANE_OBJ_BUFFER));
+	obj = dmaplane_ctx_lookup(ctx, h, DMAPLANE_OBJ_BUFFER);
+	KUNIT_ASSERT_NOT_NULL(test, obj);
+	/* The handle goes, the object stays until the lookup's put. */
+	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, h, DMAPLANE_OBJ_BUFFER),
+			0);
+	KUNIT_EXPECT_EQ(test, fx->released, 0);
+	dmaplane_obj_put(obj);
+	KUNIT_EXPECT_EQ(test, fx->released, 1);
+}
+
+static bool always_busy(struct dmaplane_obj *obj)
+{
+	return true;
+}
+
+static const struct dmaplane_obj_ops busy_ops = {
+	.release = fake_release,
+	.busy = always_busy,
+};
+
+static void remove_busy_ebusy(struct kunit *test)
+{
+	struct handles_fixture *fx = test->priv;
+	struct dmaplane_ctx *ctx = fx->ctx;
+	u32 h = fake_publish(test, ctx, &fx->released);
+	struct dmaplane_obj *obj = dmaplane_ctx_lookup(ctx, h,
+						       DMAPLANE_OBJ_BUFFER);
+
+	KUNIT_ASSERT_NOT_NULL(test, obj);
+	obj->ops = &busy_ops;
+	KUNIT_EXPECT_EQ(test, dmaplane_ctx_remove(ctx, h, DMAPLANE_OBJ_BUFFER),
+			-EBUSY);
+	KUNIT_EXPECT_EQ(test, fx->released, 0);
+	/* Closing the file releases it all the same. */
+	obj->ops = &fake_ops;
+	dmaplane_obj_put(obj);
+}
+
 static struct kunit_case handle_cases[] = {
+	KUNIT_CASE(charge_per_file_edquot),
+	KUNIT_CASE(lookup_takes_reference),
+	KUNIT_CASE(remove_busy_ebusy),
 	KUNIT_CASE(handles_start_at_one),
 	KUNIT_CASE(reserved_handle_is_invisible),
 	KUNIT_CASE(remove_releases_once),
@@ -344,18 +423,21 @@ static void size_zero_einval(struct kunit *test)
 {
 	u64 r;
 
-	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(0, SZ_1G, &r), -EINVAL);
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(0, SZ_1G, PAGE_SIZE, &r),
+			-EINVAL);
 }
 
 static void size_rounds_up_to_pages(struct kunit *test)
 {
 	u64 r = 0;
 
-	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(1, SZ_1G, &r), 0);
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(1, SZ_1G, PAGE_SIZE, &r), 0);
 	KUNIT_EXPECT_EQ(test, r, (u64)PAGE_SIZE);
-	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(PAGE_SIZE, SZ_1G, &r), 0);
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(PAGE_SIZE, SZ_1G, PAGE_SIZE,
+						   &r), 0);
 	KUNIT_EXPECT_EQ(test, r, (u64)PAGE_SIZE);
-	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(PAGE_SIZE + 1, SZ_1G, &r),
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(PAGE_SIZE + 1, SZ_1G,
+						   PAGE_SIZE, &r),
 			0);
 	KUNIT_EXPECT_EQ(test, r, 2 * (u64)PAGE_SIZE);
 }
@@ -364,8 +446,9 @@ static void size_at_and_above_max(struct kunit *test)
 {
 	u64 r;
 
-	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(SZ_1G, SZ_1G, &r), 0);
-	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(SZ_1G + 1ULL, SZ_1G, &r),
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(SZ_1G, SZ_1G, PAGE_SIZE, &r), 0);
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(SZ_1G + 1ULL, SZ_1G,
+						   PAGE_SIZE, &r),
 			-EFBIG);
 }
 
@@ -375,7 +458,7 @@ static void size_rounding_past_max_efbig(struct kunit *test)
 
 	/* A limit that is not page aligned: rounding up crosses it. */
 	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(PAGE_SIZE + 1,
-						   PAGE_SIZE + 100, &r),
+						   PAGE_SIZE + 100, PAGE_SIZE, &r),
 			-EFBIG);
 }
 
@@ -383,10 +466,11 @@ static void size_near_u64_max_efbig(struct kunit *test)
 {
 	u64 r;
 
-	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(U64_MAX, U64_MAX, &r),
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(U64_MAX, U64_MAX, PAGE_SIZE,
+						   &r),
 			-EFBIG);
 	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(U64_MAX - PAGE_SIZE + 2,
-						   U64_MAX, &r), -EFBIG);
+						   U64_MAX, PAGE_SIZE, &r), -EFBIG);
 }
 
 static void charge_up_to_limit(struct kunit *test)
@@ -409,8 +493,51 @@ static void charge_above_limit_does_not_wrap(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic64_read(&total), 10LL);
 }
 
+static void size_rounds_to_huge_chunks(struct kunit *test)
+{
+	u64 r = 0;
+
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(1, SZ_1G, SZ_2M, &r), 0);
+	KUNIT_EXPECT_EQ(test, r, (u64)SZ_2M);
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(SZ_2M + 1, SZ_1G, SZ_2M, &r),
+			0);
+	KUNIT_EXPECT_EQ(test, r, (u64)SZ_4M);
+	/* Rounding to a chunk may cross the limit. */
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(SZ_2M + 1, SZ_2M + SZ_1M,
+						   SZ_2M, &r), -EFBIG);
+	KUNIT_EXPECT_EQ(test, dmaplane_buffer_size(U64_MAX - SZ_2M + 2,
+						   U64_MAX, SZ_2M, &r), -EFBIG);
+}
+
+static void pin_charge_within_limit(struct kunit *test)
+{
+	atomic64_t pinned = ATOMIC64_INIT(0);
+
+	KUNIT_EXPECT_EQ(test, dmaplane_pin_charge(&pinned, 10, 16, false), 0);
+	KUNIT_EXPECT_EQ(test, dmaplane_pin_charge(&pinned, 6, 16, false), 0);
+	KUNIT_EXPECT_EQ(test, dmaplane_pin_charge(&pinned, 1, 16, false),
+			-ENOMEM);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&pinned), 16LL);
+}
+
+static void pin_charge_unlimited_and_wrap(struct kunit *test)
+{
+	atomic64_t pinned = ATOMIC64_INIT(5);
+
+	/* CAP_IPC_LOCK: no limit, but still counted. */
+	KUNIT_EXPECT_EQ(test, dmaplane_pin_charge(&pinned, 100, 0, true), 0);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&pinned), 105LL);
+	/* A count that would wrap is refused, not wrapped. */
+	KUNIT_EXPECT_EQ(test, dmaplane_pin_charge(&pinned, U64_MAX - 50,
+						  U64_MAX, false), -ENOMEM);
+	KUNIT_EXPECT_EQ(test, atomic64_read(&pinned), 105LL);
+}
+
 static struct kunit_case buffer_cases[] = {
 	KUNIT_CASE(size_zero_einval),
+	KUNIT_CASE(size_rounds_to_huge_chunks),
+	KUNIT_CASE(pin_charge_within_limit),
+	KUNIT_CASE(pin_charge_unlimited_and_wrap),
 	KUNIT_CASE(size_rounds_up_to_pages),
 	KUNIT_CASE(size_at_and_above_max),
 	KUNIT_CASE(size_rounding_past_max_efbig),
@@ -425,7 +552,92 @@ static struct kunit_suite buffer_suite = {
 	.test_cases = buffer_cases,
 };
 
-kunit_test_suites(&ioctl_suite, &handle_suite, &buffer_suite);
+/* --- placement verdicts and mmap windows --- */
+
+static void placement_complete_is_clean(struct kunit *test)
+{
+	u32 flags = 0;
+
+	KUNIT_EXPECT_EQ(test, dmaplane_placement_verdict(8, 8, true, &flags), 0);
+	KUNIT_EXPECT_EQ(test, dmaplane_placement_verdict(8, 8, false, &flags),
+			0);
+	KUNIT_EXPECT_EQ(test, flags, 0U);
+}
+
+static void placement_partial_strict_exdev(struct kunit *test)
+{
+	u32 flags = 0;
+
+	KUNIT_EXPECT_EQ(test, dmaplane_placement_verdict(7, 8, true, &flags),
+			-EXDEV);
+	KUNIT_EXPECT_EQ(test, dmaplane_placement_verdict(0, 8, true, &flags),
+			-EXDEV);
+	KUNIT_EXPECT_EQ(test, flags, 0U);
+}
+
+static void placement_partial_preferred_flags(struct kunit *test)
+{
+	u32 flags = DMAPLANE_BUF_RES_HUGE_PARTIAL;
+
+	KUNIT_EXPECT_EQ(test, dmaplane_placement_verdict(0, 8, false, &flags),
+			0);
+	KUNIT_EXPECT_EQ(test, flags, DMAPLANE_BUF_RES_HUGE_PARTIAL |
+			DMAPLANE_BUF_RES_NUMA_FALLBACK);
+}
+
+#define MMAP_PGSHIFT (DMAPLANE_MMAP_SHIFT - PAGE_SHIFT)
+
+static void mmap_window_decodes_handle(struct kunit *test)
+{
+	unsigned long first = 99;
+	u32 handle = 0;
+
+	KUNIT_EXPECT_EQ(test, dmaplane_mmap_window(7UL << MMAP_PGSHIFT, 4,
+						   &handle, &first), 0);
+	KUNIT_EXPECT_EQ(test, handle, 7U);
+	KUNIT_EXPECT_EQ(test, first, 0UL);
+	KUNIT_EXPECT_EQ(test, dmaplane_mmap_window((3UL << MMAP_PGSHIFT) + 5,
+						   1, &handle, &first), 0);
+	KUNIT_EXPECT_EQ(test, handle, 3U);
+	KUNIT_EXPECT_EQ(test, first, 5UL);
+}
+
+static void mmap_window_rejects_bad(struct kunit *test)
+{
+	unsigned long first, last = (1UL << MMAP_PGSHIFT) - 1;
+	u32 handle;
+
+	/* Handle 0 names nothing. */
+	KUNIT_EXPECT_EQ(test, dmaplane_mmap_window(5, 1, &handle, &first),
+			-EINVAL);
+	/* A window running into the next handle's range. */
+	KUNIT_EXPECT_EQ(test, dmaplane_mmap_window((1UL << MMAP_PGSHIFT) + last,
+						   2, &handle, &first),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, dmaplane_mmap_window((1UL << MMAP_PGSHIFT) + last,
+						   1, &handle, &first), 0);
+	/* A handle past 32 bits. */
+	KUNIT_EXPECT_EQ(test, dmaplane_mmap_window((1UL << 32) << MMAP_PGSHIFT,
+						   1, &handle, &first),
+			-EINVAL);
+}
+
+static struct kunit_case placement_cases[] = {
+	KUNIT_CASE(placement_complete_is_clean),
+	KUNIT_CASE(placement_partial_strict_exdev),
+	KUNIT_CASE(placement_partial_preferred_flags),
+	KUNIT_CASE(mmap_window_decodes_handle),
+	KUNIT_CASE(mmap_window_rejects_bad),
+	{}
+};
+
+static struct kunit_suite placement_suite = {
+	.name = "dmaplane_placement",
+	.test_cases = placement_cases,
+};
+
+kunit_test_suites(&ioctl_suite, &handle_suite, &buffer_suite,
+		  &placement_suite);
 
 MODULE_DESCRIPTION("KUnit suites for dmaplane internals");
 MODULE_LICENSE("GPL");

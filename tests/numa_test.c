@@ -505,11 +505,14 @@ static void on_signal(int sig)
 static void numa_bench_is_interruptible(void)
 {
 	uint64_t bytes = dmaplane_counter("buffer_bytes");
+	struct sigaction sa = { .sa_handler = on_signal }, old;
 	int status = 0;
-	pid_t pid = fork();
+	pid_t pid;
 
+	/* Installed before the fork: the child never dies of SIGUSR1. */
+	sigaction(SIGUSR1, &sa, &old);	/* no SA_RESTART */
+	pid = fork();
 	if (pid == 0) {
-		struct sigaction sa = { .sa_handler = on_signal };
 		struct dmaplane_numa_bench_cell cell;
 		struct dmaplane_numa_bench b = {
 			.size = 16 * MIB, .op = DMAPLANE_BENCH_READ,
@@ -518,9 +521,9 @@ static void numa_bench_is_interruptible(void)
 			.cells_len = 1, .cells_ptr = (uintptr_t)&cell,
 		};
 
-		sigaction(SIGUSR1, &sa, NULL);	/* no SA_RESTART */
 		_exit(bench_ioctl(&b) == -EINTR ? 0 : 1);
 	}
+	sigaction(SIGUSR1, &old, NULL);
 	/* Until the child is gone: a signal before its ioctl is harmless. */
 	for (int i = 0; i < 600 && waitpid(pid, &status, WNOHANG) == 0; i++) {
 		kill(pid, SIGUSR1);

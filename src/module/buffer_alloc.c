@@ -5,6 +5,7 @@
  * and, for COHERENT, the allocation itself; buffer.c builds and maps the
  * scatterlist. dmaplane_free_backing() undoes any of them, also half done.
  */
+#include <linux/bitmap.h>
 #include <linux/capability.h>
 #include <linux/dma-mapping.h>
 #include <linux/gfp.h>
@@ -69,6 +70,10 @@ int dmaplane_alloc_huge(struct dmaplane_buffer *buf, gfp_t node_gfp)
 	ret = dmaplane_alloc_page_array(buf);
 	if (ret)
 		return ret;
+	buf->huge_map = bitmap_zalloc(buf->nr_pages / DMAPLANE_HUGE_PAGES,
+				      GFP_KERNEL_ACCOUNT);
+	if (!buf->huge_map)
+		return -ENOMEM;
 	for (i = 0; i < buf->nr_pages; i += DMAPLANE_HUGE_PAGES) {
 		if (fatal_signal_pending(current))
 			return -EINTR;
@@ -87,9 +92,45 @@ int dmaplane_alloc_huge(struct dmaplane_buffer *buf, gfp_t node_gfp)
 		split_page(chunk, DMAPLANE_HUGE_ORDER);
 		for (j = 0; j < DMAPLANE_HUGE_PAGES; j++)
 			buf->pages[i + j] = nth_page(chunk, j);
+		set_bit(i / DMAPLANE_HUGE_PAGES, buf->huge_map);
 		buf->huge_chunks++;
 		atomic64_inc(&dmaplane_stats.huge_chunks);
 		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * The scatterlist of a HUGE buffer straight from its chunks: one entry per
+ * 2 MiB chunk, without walking its 512 pages; a chunk that fell back to
+ * 4 KiB pages gets an entry per page.
+ */
+int dmaplane_huge_sgt(struct dmaplane_buffer *buf, struct sg_table *sgt)
+{
+	unsigned long chunks = buf->nr_pages / DMAPLANE_HUGE_PAGES;
+	unsigned long c, j, nents;
+	struct scatterlist *sg;
+	struct page **p;
+	int ret;
+
+	nents = buf->huge_chunks + (chunks - buf->huge_chunks) *
+		DMAPLANE_HUGE_PAGES;
+	ret = sg_alloc_table(sgt, nents, GFP_KERNEL_ACCOUNT);
+	if (ret)
+		return ret;
+	sg = sgt->sgl;
+	for (c = 0; c < chunks; c++) {
+		p = buf->pages + c * DMAPLANE_HUGE_PAGES;
+		if (test_bit(c, buf->huge_map)) {
+			sg_set_page(sg, p[0], PAGE_SIZE << DMAPLANE_HUGE_ORDER,
+				    0);
+			sg = sg_next(sg);
+			continue;
+		}
+		for (j = 0; j < DMAPLANE_HUGE_PAGES; j++) {
+			sg_set_page(sg, p[j], PAGE_SIZE, 0);
+			sg = sg_next(sg);
+		}
 	}
 	return 0;
 }
@@ -212,6 +253,7 @@ void dmaplane_free_backing(struct dmaplane_buffer *buf)
 			__free_page(buf->pages[i]);
 		break;
 	}
+	bitmap_free(buf->huge_map);
 	kvfree(buf->pages);
 	buf->pages = NULL;
 }

@@ -153,6 +153,7 @@ struct dmaplane_buffer {
 	unsigned long pages_on_node;
 	unsigned long huge_chunks;
 	struct page **pages;
+	unsigned long *huge_map; /* HUGE: bit n set when chunk n is 2 MiB */
 	struct sg_table sgt;
 	struct device *dma_dev;
 	bool dma_mapped;	/* @sgt is mapped for @dma_dev */
@@ -184,6 +185,7 @@ int dmaplane_pin_charge(atomic64_t *pinned, u64 npages, u64 limit,
 #endif
 int dmaplane_alloc_pages(struct dmaplane_buffer *buf, gfp_t node_gfp);
 int dmaplane_alloc_huge(struct dmaplane_buffer *buf, gfp_t node_gfp);
+int dmaplane_huge_sgt(struct dmaplane_buffer *buf, struct sg_table *sgt);
 int dmaplane_alloc_coherent(struct dmaplane_buffer *buf, gfp_t node_gfp);
 int dmaplane_pin_user(struct dmaplane_buffer *buf, u64 user_addr);
 void dmaplane_free_backing(struct dmaplane_buffer *buf);

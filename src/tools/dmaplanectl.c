@@ -3,9 +3,16 @@
  * dmaplanectl: inspect and exercise /dev/dmaplane from the shell.
  *
  *   dmaplanectl info [--json]
+ *   dmaplanectl topo [--json]
  *   dmaplanectl echo-bench [--iterations N] [--json]
+ *   dmaplanectl numa-bench [--size S] [--op read|write|copy] [--passes N]
+ *                          [--time-ms T] [--json]
+ *   dmaplanectl huge-bench [--sizes S,S,...] [--iterations N] [--json]
+ *
+ * Sizes take K, M or G suffixes (powers of two).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +25,25 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: dmaplanectl info [--json]\n"
-		"       dmaplanectl echo-bench [--iterations N] [--json]\n");
+		"       dmaplanectl topo [--json]\n"
+		"       dmaplanectl echo-bench [--iterations N] [--json]\n"
+		"       dmaplanectl numa-bench [--size S] [--op read|write|copy]\n"
+		"                              [--passes N] [--time-ms T] [--json]\n"
+		"       dmaplanectl huge-bench [--sizes S,S,...] [--iterations N] [--json]\n"
+		"sizes take K, M or G suffixes\n");
 }
+
+static uint64_t parse_size(const char *arg);
+
+struct options {
+	int json;
+	long iterations;
+	uint64_t size;
+	uint32_t op;
+	uint32_t passes;
+	uint32_t time_ms;
+	const char *sizes;
+};
 
 static int fail(const char *what, int ret)
 {
@@ -110,11 +134,321 @@ static int cmd_echo_bench(int fd, long iterations, int json)
 	return 0;
 }
 
+static int cmd_topo(int fd, int json)
+{
+	struct dmaplane_topo topo;
+	int ret = dmaplane_topology(fd, &topo);
+
+	if (ret)
+		return fail("GET_TOPOLOGY", ret);
+	if (json)
+		printf("{\"nodes\": [");
+	else
+		printf("%-5s %5s %12s %12s  %-16s distances\n", "node", "cpus",
+		       "total_MiB", "free_MiB", "cpu_ids");
+	for (uint32_t i = 0; i < topo.nr_nodes; i++) {
+		const struct dmaplane_numa_node *n = &topo.nodes[i];
+		char ids[256] = "";
+		size_t pos = 0;
+
+		for (uint32_t c = 0; c < n->nr_cpus && pos < sizeof(ids) - 12; c++)
+			pos += snprintf(ids + pos, sizeof(ids) - pos, "%s%u",
+					c ? (json ? ", " : ",") : "",
+					topo.cpus[n->cpu_index + c]);
+		if (json)
+			printf("%s{\"node\": %u, \"cpus\": [%s], \"mem_total\": %llu, "
+			       "\"mem_free\": %llu, \"distances\": [", i ? ", " : "",
+			       n->node_id, ids, (unsigned long long)n->mem_total,
+			       (unsigned long long)n->mem_free);
+		else
+			printf("%-5u %5u %12llu %12llu  %-16s", n->node_id,
+			       n->nr_cpus, (unsigned long long)(n->mem_total >> 20),
+			       (unsigned long long)(n->mem_free >> 20),
+			       n->nr_cpus ? ids : "-");
+		for (uint32_t j = 0; j < topo.nr_nodes; j++)
+			printf(json ? "%s%u" : "%s%3u", j && json ? ", " : " ",
+			       topo.distances[i * topo.nr_nodes + j]);
+		printf(json ? "]}" : "\n");
+	}
+	if (json)
+		printf("]}\n");
+	dmaplane_topology_free(&topo);
+	return 0;
+}
+
+static const char *const bench_ops[] = { "read", "write", "copy" };
+
+static double cell_mbps(const struct dmaplane_numa_bench_cell *c)
+{
+	return c->status || !c->ns ? 0.0 : c->bytes / (c->ns / 1e9) / 1e6;
+}
+
+/*
+ * The matrix in MB/s, rows the CPU's node, columns the memory's, and the
+ * cost of being remote: average remote over average local bandwidth.
+ */
+static int cmd_numa_bench(int fd, const struct options *o)
+{
+	struct dmaplane_numa_bench_cell *cells;
+	double local = 0, remote = 0;
+	int nlocal = 0, nremote = 0, failed = 0;
+	uint32_t n, cols = 0;
+	int ret;
+
+	ret = dmaplane_numa_bench(fd, o->size, o->op, o->passes, o->time_ms,
+				  &cells, &n);
+	if (ret)
+		return fail("NUMA_BENCH", ret);
+	while (cols < n && cells[cols].cpu_node == cells[0].cpu_node)
+		cols++;
+	for (uint32_t i = 0; i < n; i++) {
+		if (cells[i].status) {
+			failed++;
+			continue;
+		}
+		if (cells[i].cpu_node == cells[i].mem_node) {
+			local += cell_mbps(&cells[i]);
+			nlocal++;
+		} else {
+			remote += cell_mbps(&cells[i]);
+			nremote++;
+		}
+	}
+	local = nlocal ? local / nlocal : 0;
+	remote = nremote ? remote / nremote : 0;
+	if (o->json) {
+		printf("{\"benchmark\": \"numa_bandwidth\", \"op\": \"%s\", "
+		       "\"size\": %llu, \"passes\": %u, \"time_limit_ms\": %u, "
+		       "\"cells\": [", bench_ops[o->op],
+		       (unsigned long long)o->size, o->passes, o->time_ms);
+		for (uint32_t i = 0; i < n; i++)
+			printf("%s{\"cpu_node\": %u, \"mem_node\": %u, "
+			       "\"status\": %d, \"passes\": %u, \"bytes\": %llu, "
+			       "\"ns\": %llu, \"MBps\": %.1f}", i ? ", " : "",
+			       cells[i].cpu_node, cells[i].mem_node,
+			       cells[i].status, cells[i].passes,
+			       (unsigned long long)cells[i].bytes,
+			       (unsigned long long)cells[i].ns,
+			       cell_mbps(&cells[i]));
+		printf("], \"local_MBps\": %.1f, \"remote_MBps\": %.1f, "
+		       "\"remote_over_local\": %.3f}\n", local, remote,
+		       local && remote ? remote / local : 0.0);
+	} else {
+		printf("numa-bench: %s, %llu MiB buffer, MB/s (rows: CPU node, "
+		       "columns: memory node)\n", bench_ops[o->op],
+		       (unsigned long long)(o->size >> 20));
+		printf("%8s", "cpu\\mem");
+		for (uint32_t j = 0; j < cols; j++)
+			printf(" %9u", cells[j].mem_node);
+		for (uint32_t i = 0; i < n; i++) {
+			if (i % cols == 0)
+				printf("\n%8u", cells[i].cpu_node);
+			if (cells[i].status)
+				printf(" %9s", strerror(-cells[i].status));
+			else
+				printf(" %9.0f", cell_mbps(&cells[i]));
+		}
+		printf("\nlocal %.0f MB/s", local);
+		if (!nremote)
+			printf(" (one node: no remote cells)");
+		else
+			printf(", remote %.0f MB/s", remote);
+		if (local && remote)
+			printf(", remote/local %.3f (%.1f%% %s)", remote / local,
+			       100 * (remote > local ? remote / local - 1 :
+				      1 - remote / local),
+			       remote > local ? "faster" : "slower");
+		printf("\n");
+	}
+	free(cells);
+	return failed ? 1 : 0;
+}
+
+struct map_result {
+	int err;
+	struct dmaplane_map_bench mb;
+	uint64_t huge_chunks;
+};
+
+static void map_one(int fd, uint64_t size, uint32_t flags,
+		    uint32_t iterations, struct map_result *r)
+{
+	struct dmaplane_buffer_create req = {
+		.size = size, .flags = flags, .numa_node = DMAPLANE_NUMA_ANY,
+	};
+	struct dmaplane_buffer_info info;
+
+	memset(r, 0, sizeof(*r));
+	r->err = dmaplane_buffer_create_req(fd, &req);
+	if (r->err)
+		return;
+	r->err = dmaplane_map_bench(fd, req.handle, iterations, &r->mb);
+	if (!r->err && !dmaplane_buffer_info(fd, req.handle, &info, NULL, 0))
+		r->huge_chunks = info.huge_chunks;
+	dmaplane_buffer_destroy(fd, req.handle);
+}
+
+static double per_iter_us(uint64_t ns, uint32_t iterations)
+{
+	return ns / 1e3 / iterations;
+}
+
+static void print_map_json(const char *name, const struct map_result *r,
+			   uint32_t iterations)
+{
+	if (r->err) {
+		printf("\"%s\": {\"error\": \"%s\"}", name, strerror(-r->err));
+		return;
+	}
+	printf("\"%s\": {\"segments\": %llu, \"huge_chunks\": %llu, "
+	       "\"build_us\": %.1f, \"map_us\": %.1f, \"unmap_us\": %.1f}", name,
+	       (unsigned long long)r->mb.dma_segments,
+	       (unsigned long long)r->huge_chunks,
+	       per_iter_us(r->mb.build_ns, iterations),
+	       per_iter_us(r->mb.map_ns, iterations),
+	       per_iter_us(r->mb.unmap_ns, iterations));
+}
+
+/*
+ * The cost of building and DMA-mapping a buffer's scatterlist, 4 KiB pages
+ * against 2 MiB chunks, per size; the ratio is pages' over huge's.
+ */
+static int cmd_huge_bench(int fd, const struct options *o)
+{
+	uint32_t iters = o->iterations;
+	char *list = strdup(o->sizes), *tok, *save;
+	int failed = 0, first = 1;
+
+	if (!list)
+		return fail("huge-bench", -ENOMEM);
+	if (o->json)
+		printf("{\"benchmark\": \"hugepage_map\", \"iterations\": %u, "
+		       "\"results\": [", iters);
+	else
+		printf("%10s %10s %10s %8s %14s %14s %8s\n", "size", "4K_segs",
+		       "2M_segs", "chunks", "4K_build+map", "2M_build+map",
+		       "ratio");
+	for (tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		struct map_result pages, huge;
+		uint64_t size = parse_size(tok);
+		double tp, th;
+
+		map_one(fd, size, 0, iters, &pages);
+		map_one(fd, size, DMAPLANE_BUF_HUGE, iters, &huge);
+		tp = per_iter_us(pages.mb.build_ns + pages.mb.map_ns, iters);
+		th = per_iter_us(huge.mb.build_ns + huge.mb.map_ns, iters);
+		failed |= pages.err || huge.err;
+		if (o->json) {
+			printf("%s{\"size\": %llu, ", first ? "" : ", ",
+			       (unsigned long long)size);
+			print_map_json("pages_4k", &pages, iters);
+			printf(", ");
+			print_map_json("huge_2m", &huge, iters);
+			printf(", \"ratio\": %.2f}",
+			       pages.err || huge.err || !th ? 0.0 : tp / th);
+		} else if (pages.err || huge.err) {
+			printf("%9lluM  %s\n", (unsigned long long)(size >> 20),
+			       strerror(-(pages.err ? pages.err : huge.err)));
+		} else {
+			printf("%9lluM %10llu %10llu %8llu %12.1fus %12.1fus %7.1fx\n",
+			       (unsigned long long)(size >> 20),
+			       (unsigned long long)pages.mb.dma_segments,
+			       (unsigned long long)huge.mb.dma_segments,
+			       (unsigned long long)huge.huge_chunks, tp, th,
+			       th ? tp / th : 0.0);
+		}
+		first = 0;
+	}
+	if (o->json)
+		printf("]}\n");
+	free(list);
+	return failed;
+}
+
+/* A size with an optional K/M/G suffix; 0 when it is not one. */
+static uint64_t parse_size(const char *arg)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 0);
+	int shift = 0;
+
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (*end || end == arg || v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+static int parse_u32(const char *arg, const char *name, uint32_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 0);
+
+	if (*end || end == arg || v == 0 || v > UINT32_MAX) {
+		fprintf(stderr, "dmaplanectl: bad %s '%s'\n", name, arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		uint32_t v;
+
+		if (!strcmp(opt, "--json")) {
+			o->json = 1;
+			continue;
+		}
+		if (!val)
+			return -1;
+		i++;
+		if (!strcmp(opt, "--iterations")) {
+			if (parse_u32(val, opt, &v))
+				return -1;
+			o->iterations = v;
+		} else if (!strcmp(opt, "--size")) {
+			o->size = parse_size(val);
+			if (!o->size)
+				return -1;
+		} else if (!strcmp(opt, "--sizes")) {
+			o->sizes = val;
+		} else if (!strcmp(opt, "--passes")) {
+			if (parse_u32(val, opt, &o->passes))
+				return -1;
+		} else if (!strcmp(opt, "--time-ms")) {
+			if (parse_u32(val, opt, &o->time_ms))
+				return -1;
+		} else if (!strcmp(opt, "--op")) {
+			for (o->op = 0; o->op < DMAPLANE_BENCH_NR_OPS; o->op++)
+				if (!strcmp(val, bench_ops[o->op]))
+					break;
+			if (o->op == DMAPLANE_BENCH_NR_OPS)
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	long iterations = 100000;
+	struct options o = {
+		.iterations = 0,
+		.size = 64ULL << 20,
+		.op = DMAPLANE_BENCH_COPY,
+		.passes = 5,
+		.time_ms = 2000,
+		.sizes = "16M,64M,256M,1G",
+	};
 	const char *cmd;
-	int json = 0;
 	int fd, ret;
 
 	if (argc < 2) {
@@ -122,34 +456,31 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[1];
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (!strcmp(argv[i], "--iterations") && i + 1 < argc) {
-			char *end;
-
-			iterations = strtol(argv[++i], &end, 0);
-			if (*end || iterations <= 0) {
-				fprintf(stderr, "dmaplanectl: bad --iterations\n");
-				return 2;
-			}
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
 		usage(stdout);
 		return 0;
+	}
+	if (parse_options(argc, argv, &o)) {
+		usage(stderr);
+		return 2;
 	}
 
 	fd = dmaplane_open();
 	if (fd < 0)
 		return fail(DMAPLANE_DEV_PATH, fd);
 	if (!strcmp(cmd, "info")) {
-		ret = cmd_info(fd, json);
+		ret = cmd_info(fd, o.json);
+	} else if (!strcmp(cmd, "topo")) {
+		ret = cmd_topo(fd, o.json);
 	} else if (!strcmp(cmd, "echo-bench")) {
-		ret = cmd_echo_bench(fd, iterations, json);
+		ret = cmd_echo_bench(fd, o.iterations ? o.iterations : 100000,
+				     o.json);
+	} else if (!strcmp(cmd, "numa-bench")) {
+		ret = cmd_numa_bench(fd, &o);
+	} else if (!strcmp(cmd, "huge-bench")) {
+		if (!o.iterations)
+			o.iterations = 5;
+		ret = cmd_huge_bench(fd, &o);
 	} else {
 		usage(stderr);
 		ret = 2;
