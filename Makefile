@@ -26,7 +26,7 @@ USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \
 	tests/ktap.h tests/testutil.h
 
 .PHONY: all module user deps sim quick test kunit coverage faults _sim _quick \
-	_test _kunit _coverage clean help hil bench
+	_test _kunit _coverage clean help hil bench _bench
 
 all: module user
 
@@ -39,6 +39,7 @@ help:
 	@echo "make kunit     KUnit suites on the debug kernel (built and cached on first use)"
 	@echo "make faults    allocation-failure injection suite on the debug kernel"
 	@echo "make coverage  debug-kernel sim with lcov report in coverage/html"
+	@echo "make bench     NUMA bandwidth matrices and hugepage mapping cost (figures, JSON in build/bench)"
 	@echo "KERNEL=debug   with sim/quick/module: use the debug kernel"
 	@echo "make clean     remove build outputs"
 
@@ -106,8 +107,12 @@ faults: deps
 	@sim/run.sh --kernel debug --topologies 1node --no-kunit
 hil:
 	@echo "make hil: arrives with the lab runner (issue 9)" >&2; exit 1
-bench:
-	@echo "make bench: arrives with the RDMA engine (issue 6)" >&2; exit 1
+# Figures, not tests: NUMA bandwidth per fixture, hugepage mapping cost.
+bench: deps
+	@$(MAKE) --no-print-directory _bench
+
+_bench: all
+	@KVER=$(KVER) sim/bench.sh
 
 clean:
 	rm -rf $(BUILD)

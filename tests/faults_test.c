@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "libdmaplane.h"
@@ -35,6 +36,8 @@ static const char *const fault_knobs[][2] = {
 };
 
 static int fail_nth_fd = -1;
+static void *armed_map;		/* a mapping an op left for inject_each() */
+static size_t armed_map_len;
 
 static int write_str(const char *path, const char *val)
 {
@@ -83,7 +86,7 @@ static bool disarm(void)
 }
 
 struct counters {
-	uint64_t open_contexts, buffers, buffer_bytes;
+	uint64_t open_contexts, buffers, buffer_bytes, pinned_pages, mappings;
 };
 
 static void read_counters(struct counters *c)
@@ -94,6 +97,10 @@ static void read_counters(struct counters *c)
 				       &c->buffers), 0);
 	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "buffer_bytes",
 				       &c->buffer_bytes), 0);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "pinned_pages",
+				       &c->pinned_pages), 0);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "mappings",
+				       &c->mappings), 0);
 }
 
 static void expect_counters(const struct counters *want, int step)
@@ -102,13 +109,17 @@ static void expect_counters(const struct counters *want, int step)
 
 	read_counters(&now);
 	KTAP_EXPECT(!memcmp(&now, want, sizeof(now)),
-		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu",
+		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu pinned %llu/%llu mappings %llu/%llu",
 		    step, (unsigned long long)now.open_contexts,
 		    (unsigned long long)want->open_contexts,
 		    (unsigned long long)now.buffers,
 		    (unsigned long long)want->buffers,
 		    (unsigned long long)now.buffer_bytes,
-		    (unsigned long long)want->buffer_bytes);
+		    (unsigned long long)want->buffer_bytes,
+		    (unsigned long long)now.pinned_pages,
+		    (unsigned long long)want->pinned_pages,
+		    (unsigned long long)now.mappings,
+		    (unsigned long long)want->mappings);
 }
 
 /* Skips the current case when the kernel cannot inject failures. */
@@ -144,6 +155,11 @@ static int inject_each(int (*op)(int fd), const char *what, int want_err)
 		arm(step);
 		ret = op(fd);
 		injected = disarm();
+		if (armed_map) {
+			KTAP_EXPECT(munmap(armed_map, armed_map_len) == 0,
+				    "munmap: %s", strerror(errno));
+			armed_map = NULL;
+		}
 		close(fd);
 		expect_counters(&base, step);
 		if (!injected) {
@@ -204,6 +220,86 @@ static int op_buffer_many_handles(int fd)
 	return ret;
 }
 
+static int create_kind(int fd, uint64_t size, uint32_t flags, int node,
+		       uint64_t user_addr, struct dmaplane_buffer_create *req)
+{
+	*req = (struct dmaplane_buffer_create){
+		.size = size, .flags = flags, .numa_node = node,
+		.user_addr = user_addr,
+	};
+	return dmaplane_buffer_create_req(fd, req);
+}
+
+static int op_buffer_coherent(int fd)
+{
+	struct dmaplane_buffer_create req;
+
+	return create_kind(fd, 64 << 10, DMAPLANE_BUF_COHERENT, 0, 0, &req);
+}
+
+/* A chunk that cannot be had falls back to pages: absorbed, not failed. */
+static int op_buffer_huge(int fd)
+{
+	struct dmaplane_buffer_create req;
+
+	return create_kind(fd, 2 << 20, DMAPLANE_BUF_HUGE, -1, 0, &req);
+}
+
+static int op_buffer_strict(int fd)
+{
+	struct dmaplane_buffer_create req;
+
+	return create_kind(fd, 64 << 10, DMAPLANE_BUF_NUMA_STRICT, 0, 0, &req);
+}
+
+static unsigned char *user_mem;	/* 16 pages, faulted in before any arming */
+
+static int op_buffer_user(int fd)
+{
+	struct dmaplane_buffer_create req;
+
+	return create_kind(fd, 16 * 4096, DMAPLANE_BUF_USER, -1,
+			   (uintptr_t)user_mem, &req);
+}
+
+/*
+ * Create, histogram, map-bench and mmap one buffer. The mapping is undone
+ * after disarming: munmap() may allocate, and one that fails would leave
+ * the file open.
+ */
+static int op_buffer_use(int fd)
+{
+	struct dmaplane_buffer_create req;
+	struct dmaplane_buffer_info info;
+	struct dmaplane_map_bench mb;
+	uint64_t hist[4];
+	void *p;
+	int ret = create_kind(fd, 64 << 10, 0, -1, 0, &req);
+
+	if (!ret)
+		ret = dmaplane_buffer_info(fd, req.handle, &info, hist, 4);
+	if (!ret)
+		ret = dmaplane_map_bench(fd, req.handle, 1, &mb);
+	if (ret)
+		return ret;
+	p = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 req.mmap_offset);
+	if (p == MAP_FAILED)
+		return -errno;
+	armed_map = p;
+	armed_map_len = 64 << 10;
+	return 0;
+}
+
+static int op_topology(int fd)
+{
+	struct dmaplane_topo topo;
+	int ret = dmaplane_topology(fd, &topo);
+
+	dmaplane_topology_free(&topo);
+	return ret;
+}
+
 static int op_info_and_echo(int fd)
 {
 	struct dmaplane_info info;
@@ -240,6 +336,29 @@ static void handle_table_growth_fails_cleanly(void)
 			    -ENOMEM);
 }
 
+static void buffer_kinds_fail_cleanly(void)
+{
+	if (!injection_ready())
+		return;
+	inject_each(op_buffer_coherent, "coherent 64 KiB", -ENOMEM);
+	inject_each(op_buffer_huge, "huge 2 MiB", -ENOMEM);
+	inject_each(op_buffer_strict, "strict node 0 64 KiB", -ENOMEM);
+	/* GUP may report its own failures as -EFAULT as well as -ENOMEM. */
+	inject_each(op_buffer_user, "user 16 pages", 0);
+}
+
+static void buffer_use_fails_cleanly(void)
+{
+	if (injection_ready())
+		inject_each(op_buffer_use, "create+info+map_bench+mmap", 0);
+}
+
+static void topology_fails_cleanly(void)
+{
+	if (injection_ready())
+		inject_each(op_topology, "get_topology", -ENOMEM);
+}
+
 static void non_allocating_calls_unaffected(void)
 {
 	if (injection_ready())
@@ -252,12 +371,20 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(buffer_create_fails_cleanly),
 	KTAP_CASE(buffer_create_pages_fail_cleanly),
 	KTAP_CASE(handle_table_growth_fails_cleanly),
+	KTAP_CASE(buffer_kinds_fail_cleanly),
+	KTAP_CASE(buffer_use_fails_cleanly),
+	KTAP_CASE(topology_fails_cleanly),
 	KTAP_CASE(non_allocating_calls_unaffected),
 };
 
 int main(void)
 {
 	const char *missing = setup_injection();
+
+	user_mem = mmap(NULL, 16 * 4096, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (user_mem == MAP_FAILED)
+		return 1;
 
 	if (missing)
 		printf("# fault injection unavailable (%s)\n", missing);

@@ -17,7 +17,7 @@
 
 #include "dmaplane.h"
 
-#define DMAPLANE_HUGE_PAGES	(1UL << DMAPLANE_HUGE_ORDER)
+#define DMAPLANE_HUGE_PAGES	BIT(DMAPLANE_HUGE_ORDER)
 
 /* Zeroed: the pages are mmapped to userspace. Charged to the caller's memcg. */
 #define DMAPLANE_GFP	(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT | __GFP_NOWARN)

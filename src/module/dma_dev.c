@@ -73,14 +73,16 @@ struct device *dmaplane_dma_dev(int nid)
 	return &dmaplane_dma_nodes[nid]->dev;
 }
 
+/* Also undoes a dmaplane_dma_init() that stopped halfway. */
 void dmaplane_dma_exit(void)
 {
 	int nid;
 
-	for (nid = 0; nid < nr_node_ids; nid++)
+	for (nid = 0; dmaplane_dma_nodes && nid < nr_node_ids; nid++)
 		if (dmaplane_dma_nodes[nid])
 			device_unregister(&dmaplane_dma_nodes[nid]->dev);
 	kfree(dmaplane_dma_nodes);
+	dmaplane_dma_nodes = NULL;
 	root_device_unregister(dmaplane_dma_root);
 }
 
@@ -91,26 +93,15 @@ int dmaplane_dma_init(void)
 	dmaplane_dma_root = root_device_register(DMAPLANE_DEVICE_NAME);
 	if (IS_ERR(dmaplane_dma_root))
 		return PTR_ERR(dmaplane_dma_root);
-	ret = dmaplane_dma_setup(dmaplane_dma_root, &dmaplane_dma_root_parms);
-	if (ret)
-		goto err_root;
-
 	dmaplane_dma_nodes = kcalloc(nr_node_ids, sizeof(*dmaplane_dma_nodes),
 				     GFP_KERNEL);
-	if (!dmaplane_dma_nodes) {
-		ret = -ENOMEM;
-		goto err_root;
-	}
-	for_each_node(nid) {
-		ret = dmaplane_dma_node_add(nid);
-		if (ret) {
-			dmaplane_dma_exit();
-			return ret;
-		}
-	}
-	return 0;
-
-err_root:
-	root_device_unregister(dmaplane_dma_root);
+	ret = dmaplane_dma_nodes ? dmaplane_dma_setup(dmaplane_dma_root,
+						      &dmaplane_dma_root_parms) :
+				   -ENOMEM;
+	for_each_node(nid)
+		if (!ret)
+			ret = dmaplane_dma_node_add(nid);
+	if (ret)
+		dmaplane_dma_exit();
 	return ret;
 }

@@ -6,6 +6,7 @@
 #define _DMAPLANE_H
 
 #include <linux/atomic.h>
+#include <linux/bits.h>
 #include <linux/kref.h>
 #include <linux/mm_types.h>
 #include <linux/scatterlist.h>
@@ -22,8 +23,8 @@ extern unsigned long dmaplane_max_file_bytes;
 extern unsigned int dmaplane_max_handles;
 
 /* Upper bounds the mmap offset encoding (DMAPLANE_MMAP_SHIFT) leaves room for. */
-#define DMAPLANE_MAX_HANDLES_LIMIT	(1U << 20)
-#define DMAPLANE_MAX_BUFFER_LIMIT	(1ULL << DMAPLANE_MMAP_SHIFT)
+#define DMAPLANE_MAX_HANDLES_LIMIT	BIT(20)
+#define DMAPLANE_MAX_BUFFER_LIMIT	BIT_ULL(DMAPLANE_MMAP_SHIFT)
 
 /* Device-wide counters, read by GET_INFO and debugfs; all atomics. */
 struct dmaplane_stats {

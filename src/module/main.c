@@ -90,7 +90,7 @@ static int __init dmaplane_init(void)
 	    dmaplane_max_handles > DMAPLANE_MAX_HANDLES_LIMIT ||
 	    !dmaplane_max_buffer_size ||
 	    dmaplane_max_buffer_size > DMAPLANE_MAX_BUFFER_LIMIT) {
-		pr_err("dmaplane: max_handles must be 1..%u and max_buffer_size 1..%llu\n",
+		pr_err("dmaplane: max_handles must be 1..%lu and max_buffer_size 1..%llu\n",
 		       DMAPLANE_MAX_HANDLES_LIMIT, DMAPLANE_MAX_BUFFER_LIMIT);
 		return -EINVAL;
 	}

@@ -13,6 +13,7 @@
 #include <linux/mm.h>
 #include <linux/nodemask.h>
 #include <linux/sched/task.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -21,7 +22,7 @@
 #include "dmaplane.h"
 
 /* Work is checked for a stop request this often. */
-#define DMAPLANE_BENCH_STEP	(1UL << 20)
+#define DMAPLANE_BENCH_STEP	SZ_1M
 
 /* Pages all on one node, mapped contiguously for the CPU. */
 struct dmaplane_bench_mem {

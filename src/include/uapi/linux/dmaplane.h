@@ -300,7 +300,7 @@ struct dmaplane_numa_bench_cell {
 	__u64 ns;
 };
 
-#define DMAPLANE_BENCH_SIZE_MIN		(1ULL << 20)
+#define DMAPLANE_BENCH_SIZE_MIN		_BITULL(20)
 #define DMAPLANE_BENCH_PASSES_MAX	1000
 #define DMAPLANE_BENCH_TIME_MAX_MS	60000
 
