@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +253,25 @@ static void user_buffer_views(void)
 		    "pages still pinned after destroy");
 out:
 	munmap(mem, size);
+}
+
+/* A caller built against UAPI 1 passes the 40-byte struct: still served. */
+static void uapi1_sized_create_still_works(void)
+{
+	struct dmaplane_buffer_create req = make_req(page_size + 1, 0);
+	unsigned long cmd = _IOC(_IOC_READ | _IOC_WRITE, DMAPLANE_IOC_MAGIC,
+				 _IOC_NR(DMAPLANE_IOC_BUFFER_CREATE),
+				 offsetof(struct dmaplane_buffer_create,
+					  user_addr));
+
+	req.mmap_offset = 0x1234;
+	KTAP_EXPECT_RET(ioctl(dev_fd, cmd, &req) ? -errno : 0, 0);
+	KTAP_EXPECT(req.handle != 0 && req.alloc_size == 2 * page_size,
+		    "handle %u alloc_size %llu", req.handle,
+		    (unsigned long long)req.alloc_size);
+	/* Nothing past the caller's struct is written. */
+	KTAP_EXPECT(req.mmap_offset == 0x1234, "wrote past the v1 struct");
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, req.handle), 0);
 }
 
 static void create_rejects_bad_input(void)
@@ -644,6 +664,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(huge_buffer_views),
 	KTAP_CASE(huge_buffer_reports_chunks),
 	KTAP_CASE(user_buffer_views),
+	KTAP_CASE(uapi1_sized_create_still_works),
 	KTAP_CASE(create_rejects_bad_input),
 	KTAP_CASE(info_rejects_bad_input),
 	KTAP_CASE(mmap_rejects_bad_input),

@@ -191,46 +191,22 @@ static void handle_limit_is_emfile(void)
 	KTAP_EXPECT_RET(unload_module(), 0);
 }
 
-static void total_bytes_limit_is_enospc(void)
+/*
+ * Load with @param set to 1 MiB and fill that limit from one file: 768 KiB
+ * fits, 512 KiB more is refused with @err, 256 KiB still fits (a refused
+ * create leaves no charge), and closing gives every byte back. With
+ * @per_file, a second file is not affected by the first one's bytes.
+ */
+static void expect_byte_limit(const char *param, int err, bool per_file)
 {
-	uint64_t bytes = 1;
-	uint32_t a, b;
-	int fd;
-
-	ensure_unloaded();
-	KTAP_EXPECT_RET(load_module("max_total_bytes=1048576"), 0);
-	fd = dmaplane_open();
-	KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
-	if (fd < 0)
-		return;
-	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 786432, -1, 0, &a, NULL),
-			0);
-	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 524288, -1, 0, &b, NULL),
-			-ENOSPC);
-	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 262144, -1, 0, &b, NULL),
-			0);
-	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 4096, -1, 0, &b, NULL),
-			-ENOSPC);
-	/* A failed create must not leave a charge behind. */
-	KTAP_EXPECT_RET(dmaplane_buffer_destroy(fd, a), 0);
-	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 786432, -1, 0, &a, NULL),
-			0);
-	close(fd);
-	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "buffer_bytes",
-				       &bytes), 0);
-	KTAP_EXPECT(bytes == 0, "%llu bytes charged after close",
-		    (unsigned long long)bytes);
-	KTAP_EXPECT_RET(unload_module(), 0);
-}
-
-static void file_bytes_limit_is_edquot(void)
-{
+	char arg[64];
 	uint64_t bytes = 1;
 	uint32_t a, b;
 	int fd, other;
 
 	ensure_unloaded();
-	KTAP_EXPECT_RET(load_module("max_file_bytes=1048576"), 0);
+	snprintf(arg, sizeof(arg), "%s=1048576", param);
+	KTAP_EXPECT_RET(load_module(arg), 0);
 	fd = dmaplane_open();
 	other = dmaplane_open();
 	KTAP_EXPECT(fd >= 0 && other >= 0, "open: %s",
@@ -240,13 +216,13 @@ static void file_bytes_limit_is_edquot(void)
 	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 786432, -1, 0, &a, NULL),
 			0);
 	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 524288, -1, 0, &b, NULL),
-			-EDQUOT);
-	/* The limit is per file: another file still has its own. */
+			err);
 	KTAP_EXPECT_RET(dmaplane_buffer_create(other, 786432, -1, 0, &b, NULL),
-			0);
-	/* A refused create leaves no charge: the rest still fits. */
+			per_file ? 0 : err);
 	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 262144, -1, 0, &b, NULL),
 			0);
+	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 4096, -1, 0, &b, NULL),
+			err);
 	KTAP_EXPECT_RET(dmaplane_buffer_destroy(fd, a), 0);
 	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 786432, -1, 0, &a, NULL),
 			0);
@@ -257,6 +233,16 @@ static void file_bytes_limit_is_edquot(void)
 	KTAP_EXPECT(bytes == 0, "%llu bytes charged after close",
 		    (unsigned long long)bytes);
 	KTAP_EXPECT_RET(unload_module(), 0);
+}
+
+static void total_bytes_limit_is_enospc(void)
+{
+	expect_byte_limit("max_total_bytes", -ENOSPC, false);
+}
+
+static void file_bytes_limit_is_edquot(void)
+{
+	expect_byte_limit("max_file_bytes", -EDQUOT, true);
 }
 
 /* A live mapping holds the file, so the module, until it is unmapped. */

@@ -9,9 +9,26 @@
 
 static struct dentry *dmaplane_debugfs_root;
 
+#define DMAPLANE_COUNTER(_name) { #_name, &dmaplane_stats._name }
+
+static const struct {
+	const char *name;
+	atomic64_t *value;
+} dmaplane_counters[] = {
+	DMAPLANE_COUNTER(ioctls),
+	DMAPLANE_COUNTER(pinned_pages),
+	DMAPLANE_COUNTER(memlock_denied),
+	DMAPLANE_COUNTER(numa_pages_on_node),
+	DMAPLANE_COUNTER(numa_pages_off_node),
+	DMAPLANE_COUNTER(numa_strict_failures),
+	DMAPLANE_COUNTER(huge_chunks),
+	DMAPLANE_COUNTER(huge_fallback_chunks),
+};
+
 static int dmaplane_info_show(struct seq_file *m, void *unused)
 {
 	struct dmaplane_info info = {};
+	size_t i;
 
 	dmaplane_fill_info(&info);
 	seq_printf(m, "module_version: %s\n", info.module_version);
@@ -25,22 +42,10 @@ static int dmaplane_info_show(struct seq_file *m, void *unused)
 	seq_printf(m, "buffers: %d\n", atomic_read(&dmaplane_stats.buffers));
 	seq_printf(m, "buffer_bytes: %lld\n",
 		   atomic64_read(&dmaplane_stats.buffer_bytes));
-	seq_printf(m, "ioctls: %lld\n", atomic64_read(&dmaplane_stats.ioctls));
 	seq_printf(m, "mappings: %d\n", atomic_read(&dmaplane_stats.mappings));
-	seq_printf(m, "pinned_pages: %lld\n",
-		   atomic64_read(&dmaplane_stats.pinned_pages));
-	seq_printf(m, "memlock_denied: %lld\n",
-		   atomic64_read(&dmaplane_stats.memlock_denied));
-	seq_printf(m, "numa_pages_on_node: %lld\n",
-		   atomic64_read(&dmaplane_stats.numa_pages_on_node));
-	seq_printf(m, "numa_pages_off_node: %lld\n",
-		   atomic64_read(&dmaplane_stats.numa_pages_off_node));
-	seq_printf(m, "numa_strict_failures: %lld\n",
-		   atomic64_read(&dmaplane_stats.numa_strict_failures));
-	seq_printf(m, "huge_chunks: %lld\n",
-		   atomic64_read(&dmaplane_stats.huge_chunks));
-	seq_printf(m, "huge_fallback_chunks: %lld\n",
-		   atomic64_read(&dmaplane_stats.huge_fallback_chunks));
+	for (i = 0; i < ARRAY_SIZE(dmaplane_counters); i++)
+		seq_printf(m, "%s: %lld\n", dmaplane_counters[i].name,
+			   atomic64_read(dmaplane_counters[i].value));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(dmaplane_info);
