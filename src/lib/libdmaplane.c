@@ -163,6 +163,35 @@ int dmaplane_map_bench(int fd, uint32_t handle, uint32_t iterations,
 	return dmaplane_ioctl(fd, DMAPLANE_IOC_MAP_BENCH, out);
 }
 
+int dmaplane_export_dmabuf(int fd, uint32_t handle, uint32_t flags,
+			   int *dmabuf_fd)
+{
+	struct dmaplane_export_dmabuf req = { .handle = handle, .flags = flags };
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_EXPORT_DMABUF, &req);
+
+	if (!ret)
+		*dmabuf_fd = req.fd;
+	return ret;
+}
+
+int dmaplane_import_dmabuf(int fd, int dmabuf_fd,
+			   struct dmaplane_import_dmabuf *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->fd = dmabuf_fd;
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_IMPORT_DMABUF, out);
+}
+
+int dmaplane_buffer_revoke(int fd, uint32_t handle, uint32_t *exports)
+{
+	struct dmaplane_revoke req = { .handle = handle };
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_BUFFER_REVOKE, &req);
+
+	if (!ret && exports)
+		*exports = req.exports;
+	return ret;
+}
+
 const char *dmaplane_cap_name(uint64_t cap)
 {
 	switch (cap) {
@@ -182,6 +211,8 @@ const char *dmaplane_cap_name(uint64_t cap)
 		return "mmap";
 	case DMAPLANE_CAP_TOPOLOGY:
 		return "topology";
+	case DMAPLANE_CAP_DMABUF:
+		return "dmabuf";
 	default:
 		return NULL;
 	}

@@ -51,6 +51,14 @@ int dmaplane_numa_bench(int fd, uint64_t size, uint32_t op, uint32_t passes,
 int dmaplane_map_bench(int fd, uint32_t handle, uint32_t iterations,
 		       struct dmaplane_map_bench *out);
 
+/* EXPORT_DMABUF: *@dmabuf_fd receives the new dma-buf fd. */
+int dmaplane_export_dmabuf(int fd, uint32_t handle, uint32_t flags,
+			   int *dmabuf_fd);
+/* IMPORT_DMABUF: *@out (zeroed here) receives the handle and its facts. */
+int dmaplane_import_dmabuf(int fd, int dmabuf_fd,
+			   struct dmaplane_import_dmabuf *out);
+int dmaplane_buffer_revoke(int fd, uint32_t handle, uint32_t *exports);
+
 /* Name of one DMAPLANE_CAP_* bit, or NULL for a bit this library predates. */
 const char *dmaplane_cap_name(uint64_t cap);
 

@@ -27,15 +27,48 @@ static void dmaplane_buffer_unmap(struct dmaplane_buffer *buf)
 	sg_free_table(&buf->sgt);
 }
 
+/*
+ * Every buffer, for debugfs. A buffer is listed from its creation until
+ * its release; the list holds no reference.
+ */
+static LIST_HEAD(dmaplane_buffers);
+static DEFINE_MUTEX(dmaplane_buffers_lock);
+static u64 dmaplane_next_buffer_id;	/* under dmaplane_buffers_lock */
+
+static void dmaplane_buffer_unlist(struct dmaplane_buffer *buf)
+{
+	mutex_lock(&dmaplane_buffers_lock);
+	list_del(&buf->node);
+	mutex_unlock(&dmaplane_buffers_lock);
+}
+
+/* Call @fn for every buffer, under the list lock (debugfs). */
+void dmaplane_for_each_buffer(void (*fn)(struct dmaplane_buffer *, void *),
+			      void *data)
+{
+	struct dmaplane_buffer *buf;
+
+	mutex_lock(&dmaplane_buffers_lock);
+	list_for_each_entry(buf, &dmaplane_buffers, node)
+		fn(buf, data);
+	mutex_unlock(&dmaplane_buffers_lock);
+}
+
 static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 {
 	struct dmaplane_buffer *buf =
 		container_of(obj, struct dmaplane_buffer, obj);
 
-	dmaplane_buffer_unmap(buf);
-	dmaplane_free_backing(buf);
-	atomic64_sub(buf->size, &dmaplane_stats.buffer_bytes);
+	dmaplane_buffer_unlist(buf);
+	if (buf->kind == DMAPLANE_KIND_IMPORT) {
+		dmaplane_import_release(buf);
+	} else {
+		dmaplane_buffer_unmap(buf);
+		dmaplane_free_backing(buf);
+		atomic64_sub(buf->size, &dmaplane_stats.buffer_bytes);
+	}
 	atomic_dec(&dmaplane_stats.buffers);
+	mutex_destroy(&buf->lock);
 	kfree(buf);
 }
 
@@ -50,6 +83,27 @@ static const struct dmaplane_obj_ops dmaplane_buffer_ops = {
 	.release = dmaplane_buffer_release,
 	.busy = dmaplane_buffer_busy,
 };
+
+/* The fields every kind shares; the release op undoes it from here on. */
+void dmaplane_buffer_init(struct dmaplane_buffer *buf,
+			  enum dmaplane_buf_kind kind, u64 size)
+{
+	dmaplane_obj_init(&buf->obj, DMAPLANE_OBJ_BUFFER, &dmaplane_buffer_ops);
+	buf->kind = kind;
+	buf->size = size;
+	buf->nr_pages = size >> PAGE_SHIFT;
+	buf->nid = NUMA_NO_NODE;
+	atomic_set(&buf->mappings, 0);
+	atomic_set(&buf->exports, 0);
+	atomic_set(&buf->attachments, 0);
+	mutex_init(&buf->lock);
+	INIT_LIST_HEAD(&buf->export_list);
+	atomic_inc(&dmaplane_stats.buffers);
+	mutex_lock(&dmaplane_buffers_lock);
+	buf->id = ++dmaplane_next_buffer_id;
+	list_add_tail(&buf->node, &dmaplane_buffers);
+	mutex_unlock(&dmaplane_buffers_lock);
+}
 
 struct dmaplane_buffer *dmaplane_buffer_lookup(struct dmaplane_ctx *ctx,
 					       u32 handle)
@@ -102,8 +156,7 @@ EXPORT_SYMBOL_IF_KUNIT(dmaplane_charge);
  * walked page by page and physically contiguous runs are merged, as an
  * importer of a page array must.
  */
-static int dmaplane_build_sgt(struct dmaplane_buffer *buf,
-			      struct sg_table *sgt)
+int dmaplane_build_sgt(struct dmaplane_buffer *buf, struct sg_table *sgt)
 {
 	if (buf->kind == DMAPLANE_KIND_HUGE)
 		return dmaplane_huge_sgt(buf, sgt);
@@ -212,10 +265,15 @@ static int dmaplane_buffer_back(struct dmaplane_buffer *buf, u64 user_addr)
 	return ret ? ret : dmaplane_buffer_map(buf);
 }
 
-int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
-			       struct dmaplane_obj **created)
+/*
+ * A new buffer as @req describes it, with one reference for the caller.
+ * Bytes are charged module-wide, then to @ctx (when given) before any page
+ * is allocated. Fills @req's out fields except the handle.
+ */
+int dmaplane_buffer_alloc(struct dmaplane_buffer_create *req,
+			  struct dmaplane_ctx *ctx,
+			  struct dmaplane_buffer **out)
 {
-	struct dmaplane_buffer_create *req = arg;
 	struct dmaplane_buffer *buf;
 	enum dmaplane_buf_kind kind;
 	u64 size;
@@ -237,38 +295,30 @@ int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
 			      dmaplane_max_total_bytes);
 	if (ret)
 		goto err_free_buf;
-	ret = dmaplane_ctx_charge(ctx, &buf->obj, size);
-	if (ret)
-		goto err_uncharge_total;
+	if (ctx) {
+		ret = dmaplane_ctx_charge(ctx, &buf->obj, size);
+		if (ret)
+			goto err_uncharge_total;
+	}
 
-	/* From here the release op undoes everything, also half done. */
-	dmaplane_obj_init(&buf->obj, DMAPLANE_OBJ_BUFFER, &dmaplane_buffer_ops);
-	atomic_inc(&dmaplane_stats.buffers);
-	buf->kind = kind;
+	dmaplane_buffer_init(buf, kind, size);
 	buf->flags = req->flags;
-	buf->nid = req->numa_node == DMAPLANE_NUMA_ANY ? NUMA_NO_NODE :
-		   req->numa_node;
-	buf->size = size;
-	buf->nr_pages = size >> PAGE_SHIFT;
+	if (req->numa_node != DMAPLANE_NUMA_ANY)
+		buf->nid = req->numa_node;
 	buf->dma_dev = dmaplane_dma_dev(buf->nid);
-	atomic_set(&buf->mappings, 0);
-
 	ret = dmaplane_buffer_back(buf, req->user_addr);
-	if (!ret)
-		ret = dmaplane_ctx_reserve(ctx, &buf->obj);
 	if (ret) {
-		dmaplane_ctx_uncharge(ctx, &buf->obj);
+		if (ctx)
+			dmaplane_ctx_uncharge(ctx, &buf->obj);
 		dmaplane_obj_put(&buf->obj);
 		return ret;
 	}
 
-	req->handle = buf->obj.handle;
 	req->alloc_size = size;
-	req->mmap_offset = dmaplane_mmap_offset(buf->obj.handle);
 	req->nr_pages = buf->nr_pages;
 	req->pages_on_node = buf->pages_on_node;
 	req->result_flags = buf->result_flags;
-	*created = &buf->obj;
+	*out = buf;
 	return 0;
 
 err_uncharge_total:
@@ -277,9 +327,43 @@ err_free_buf:
 	kfree(buf);
 	return ret;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_buffer_alloc);
+
+/* Publish a new buffer's handle through the dispatcher (ctx charged). */
+int dmaplane_buffer_reserve(struct dmaplane_ctx *ctx,
+			    struct dmaplane_buffer *buf,
+			    struct dmaplane_commit *commit)
+{
+	int ret = dmaplane_ctx_reserve(ctx, &buf->obj);
+
+	if (ret) {
+		dmaplane_ctx_uncharge(ctx, &buf->obj);
+		dmaplane_buffer_put(buf);
+		return ret;
+	}
+	commit->created = &buf->obj;
+	return 0;
+}
+
+int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
+			       struct dmaplane_commit *commit)
+{
+	struct dmaplane_buffer_create *req = arg;
+	struct dmaplane_buffer *buf;
+	int ret;
+
+	ret = dmaplane_buffer_alloc(req, ctx, &buf);
+	if (!ret)
+		ret = dmaplane_buffer_reserve(ctx, buf, commit);
+	if (ret)
+		return ret;
+	req->handle = buf->obj.handle;
+	req->mmap_offset = dmaplane_mmap_offset(buf->obj.handle);
+	return 0;
+}
 
 int dmaplane_ioc_buffer_destroy(struct dmaplane_ctx *ctx, void *arg,
-				struct dmaplane_obj **created)
+				struct dmaplane_commit *commit)
 {
 	struct dmaplane_handle_op *op = arg;
 
@@ -289,7 +373,7 @@ int dmaplane_ioc_buffer_destroy(struct dmaplane_ctx *ctx, void *arg,
 }
 
 int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
-			     struct dmaplane_obj **created)
+			     struct dmaplane_commit *commit)
 {
 	struct dmaplane_buffer_info *info = arg;
 	struct dmaplane_buffer *buf;
@@ -301,6 +385,11 @@ int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
 	buf = dmaplane_buffer_lookup(ctx, info->handle);
 	if (!buf)
 		return -ENOENT;
+	/* An importer may not look at the exporter's pages. */
+	if (buf->kind == DMAPLANE_KIND_IMPORT && info->node_pages_len) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
 
 	info->size = buf->size;
 	info->buf_flags = buf->flags;
@@ -310,14 +399,20 @@ int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
 	info->mappings = atomic_read(&buf->mappings);
 	info->nr_pages = buf->nr_pages;
 	info->pages_on_node = buf->pages_on_node;
-	info->dma_segments = buf->sgt.nents;
+	info->dma_segments = buf->kind == DMAPLANE_KIND_IMPORT ?
+			     dmaplane_import_segments(buf) : buf->sgt.nents;
 	info->huge_chunks = buf->huge_chunks;
 	info->mmap_offset = dmaplane_mmap_offset(buf->obj.handle);
 	info->nr_node_ids = nr_node_ids;
+	info->exports = atomic_read(&buf->exports);
+	info->attachments = atomic_read(&buf->attachments);
+	if (READ_ONCE(buf->revoked))
+		info->result_flags |= DMAPLANE_BUF_RES_REVOKED;
 	if (info->node_pages_len)
 		ret = dmaplane_node_histogram(buf,
 					      u64_to_user_ptr(info->node_pages_ptr),
 					      info->node_pages_len);
+out:
 	dmaplane_buffer_put(buf);
 	return ret;
 }
@@ -328,7 +423,7 @@ int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
  * registration pays per buffer, 4 KiB pages against 2 MiB chunks.
  */
 int dmaplane_ioc_map_bench(struct dmaplane_ctx *ctx, void *arg,
-			   struct dmaplane_obj **created)
+			   struct dmaplane_commit *commit)
 {
 	struct dmaplane_map_bench *mb = arg;
 	struct dmaplane_buffer *buf;
@@ -343,7 +438,8 @@ int dmaplane_ioc_map_bench(struct dmaplane_ctx *ctx, void *arg,
 	buf = dmaplane_buffer_lookup(ctx, mb->handle);
 	if (!buf)
 		return -ENOENT;
-	if (buf->kind == DMAPLANE_KIND_COHERENT) {
+	if (buf->kind == DMAPLANE_KIND_COHERENT ||
+	    buf->kind == DMAPLANE_KIND_IMPORT) {
 		ret = -EINVAL;
 		goto out;
 	}

@@ -246,6 +246,8 @@ void dmaplane_free_backing(struct dmaplane_buffer *buf)
 			mmdrop(buf->pin_mm);
 		}
 		break;
+	case DMAPLANE_KIND_IMPORT:	/* no pages: dmaplane_import_release() */
+		break;
 	case DMAPLANE_KIND_PAGES:
 	case DMAPLANE_KIND_HUGE:
 		/* Split chunks are order-0 pages like the others. */

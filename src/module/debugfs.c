@@ -23,7 +23,36 @@ static const struct {
 	DMAPLANE_COUNTER(numa_strict_failures),
 	DMAPLANE_COUNTER(huge_chunks),
 	DMAPLANE_COUNTER(huge_fallback_chunks),
+	DMAPLANE_COUNTER(revocations),
+	DMAPLANE_COUNTER(released_attached),
 };
+
+static const char *const dmaplane_kind_names[] = {
+	[DMAPLANE_KIND_PAGES] = "pages",
+	[DMAPLANE_KIND_COHERENT] = "coherent",
+	[DMAPLANE_KIND_HUGE] = "huge",
+	[DMAPLANE_KIND_USER] = "user",
+	[DMAPLANE_KIND_IMPORT] = "import",
+};
+
+static void dmaplane_buffer_show(struct dmaplane_buffer *buf, void *data)
+{
+	struct seq_file *m = data;
+
+	seq_printf(m, "id=%llu kind=%s size=%llu node=%d pages_on_node=%lu mappings=%d exports=%d attachments=%d flags=0x%x%s\n",
+		   buf->id, dmaplane_kind_names[buf->kind], buf->size,
+		   buf->nid, buf->pages_on_node, atomic_read(&buf->mappings),
+		   atomic_read(&buf->exports), atomic_read(&buf->attachments),
+		   buf->result_flags, READ_ONCE(buf->revoked) ? " revoked" : "");
+}
+
+/* One line per buffer module-wide: no handles (they are per file), no addresses. */
+static int dmaplane_buffers_show(struct seq_file *m, void *unused)
+{
+	dmaplane_for_each_buffer(dmaplane_buffer_show, m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(dmaplane_buffers);
 
 static int dmaplane_info_show(struct seq_file *m, void *unused)
 {
@@ -43,6 +72,9 @@ static int dmaplane_info_show(struct seq_file *m, void *unused)
 	seq_printf(m, "buffer_bytes: %lld\n",
 		   atomic64_read(&dmaplane_stats.buffer_bytes));
 	seq_printf(m, "mappings: %d\n", atomic_read(&dmaplane_stats.mappings));
+	seq_printf(m, "exports: %d\n", atomic_read(&dmaplane_stats.exports));
+	seq_printf(m, "attachments: %d\n",
+		   atomic_read(&dmaplane_stats.attachments));
 	for (i = 0; i < ARRAY_SIZE(dmaplane_counters); i++)
 		seq_printf(m, "%s: %lld\n", dmaplane_counters[i].name,
 			   atomic64_read(dmaplane_counters[i].value));
@@ -56,6 +88,8 @@ void dmaplane_debugfs_init(void)
 	dmaplane_debugfs_root = debugfs_create_dir(DMAPLANE_DEVICE_NAME, NULL);
 	debugfs_create_file("info", 0444, dmaplane_debugfs_root, NULL,
 			    &dmaplane_info_fops);
+	debugfs_create_file("buffers", 0400, dmaplane_debugfs_root, NULL,
+			    &dmaplane_buffers_fops);
 }
 
 void dmaplane_debugfs_exit(void)

@@ -40,6 +40,10 @@ struct dmaplane_stats {
 	atomic64_t numa_strict_failures; /* strict creates refused */
 	atomic64_t huge_chunks;		/* 2 MiB chunks allocated */
 	atomic64_t huge_fallback_chunks; /* 2 MiB chunks that became 4 KiB pages */
+	atomic_t exports;		/* live dma-bufs exported */
+	atomic_t attachments;		/* devices attached to them */
+	atomic64_t revocations;		/* imports told their memory moved */
+	atomic64_t released_attached;	/* exports released with attachments */
 };
 
 extern struct dmaplane_stats dmaplane_stats;
@@ -103,13 +107,20 @@ int dmaplane_ctx_charge(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj,
 void dmaplane_ctx_uncharge(struct dmaplane_ctx *ctx, struct dmaplane_obj *obj);
 
 /*
- * A handler validates and executes one command on a kernel copy of its
- * argument. A handler that creates an object reserves its handle and returns
- * it in *@created; the dispatcher publishes it once the argument (holding
- * the handle) reached userspace, and destroys it otherwise.
+ * What a handler leaves for the dispatcher to finish once the argument has
+ * reached userspace, and to undo if it could not: an object whose reserved
+ * handle is published (@created), and a file installed at a reserved fd
+ * (@file at @fd). Nothing a caller cannot name is ever left behind.
  */
+struct dmaplane_commit {
+	struct dmaplane_obj *created;
+	struct file *file;
+	int fd;
+};
+
+/* A handler validates and executes one command on a kernel copy of its argument. */
 typedef int (*dmaplane_ioctl_fn)(struct dmaplane_ctx *ctx, void *arg,
-				 struct dmaplane_obj **created);
+				 struct dmaplane_commit *commit);
 
 struct dmaplane_ioctl_desc {
 	unsigned int cmd;	/* full command: direction, size, number */
@@ -129,19 +140,22 @@ enum dmaplane_buf_kind {
 	DMAPLANE_KIND_COHERENT,
 	DMAPLANE_KIND_HUGE,
 	DMAPLANE_KIND_USER,
+	DMAPLANE_KIND_IMPORT,
 };
 
 #define DMAPLANE_HUGE_ORDER	(PMD_SHIFT - PAGE_SHIFT)
 
 /*
- * A buffer. Immutable once created, except @mappings. The handle table,
- * every mmap and (later) exports and MRs each hold a reference; the memory
- * goes when the last one is dropped.
+ * A buffer. Immutable once created, except where a field says otherwise.
+ * The handle table, every mmap and every dma-buf exported from it (later
+ * MRs too) hold a reference; the memory goes with the last one.
  *
  * @pages lists every PAGE_SIZE page in order, whatever the backing. @sgt
  * merges physically contiguous runs; for PAGES, HUGE and USER it is mapped
  * for @dma_dev (streaming, bidirectional) for the buffer's lifetime; for
  * COHERENT it describes the coherent allocation at @cpu_addr/@dma_addr.
+ * An IMPORT has no pages: @import_sgt maps the foreign dma-buf for the
+ * module's DMA device.
  */
 struct dmaplane_buffer {
 	struct dmaplane_obj obj;
@@ -149,6 +163,7 @@ struct dmaplane_buffer {
 	u32 flags;		/* DMAPLANE_BUF_* as created */
 	u32 result_flags;	/* DMAPLANE_BUF_RES_* */
 	int nid;		/* node asked for, or NUMA_NO_NODE */
+	u64 id;			/* module-wide, names it in debugfs */
 	u64 size;
 	unsigned long nr_pages;
 	unsigned long pages_on_node;
@@ -161,7 +176,22 @@ struct dmaplane_buffer {
 	void *cpu_addr;		/* COHERENT */
 	dma_addr_t dma_addr;	/* COHERENT */
 	struct mm_struct *pin_mm; /* USER: whose pinned_vm was charged */
-	atomic_t mappings;
+	struct list_head node;	/* the module's buffer list (buffer.c) */
+	atomic_t mappings;	/* live VMAs */
+	atomic_t exports;	/* live dma-bufs exported from it */
+	atomic_t attachments;	/* devices attached to them */
+	/*
+	 * @lock serialises exporting, attaching and revoking: @export_list
+	 * and each export's revoked flag and static attachment count. It
+	 * nests outside a dma-buf's reservation lock.
+	 */
+	struct mutex lock;
+	struct list_head export_list;	/* struct dmaplane_export */
+	/* IMPORT: @import_sgt and @revoked are under the dma-buf's resv. */
+	struct dma_buf *import_dmabuf;
+	struct dma_buf_attachment *import_attach;
+	struct sg_table *import_sgt;
+	bool revoked;
 };
 
 /* buffer.c */
@@ -170,14 +200,25 @@ int dmaplane_charge(atomic64_t *total, u64 bytes, u64 limit);
 struct dmaplane_buffer *dmaplane_buffer_lookup(struct dmaplane_ctx *ctx,
 					       u32 handle);
 void dmaplane_buffer_put(struct dmaplane_buffer *buf);
+void dmaplane_buffer_init(struct dmaplane_buffer *buf,
+			  enum dmaplane_buf_kind kind, u64 size);
+int dmaplane_buffer_alloc(struct dmaplane_buffer_create *req,
+			  struct dmaplane_ctx *ctx,
+			  struct dmaplane_buffer **out);
+int dmaplane_buffer_reserve(struct dmaplane_ctx *ctx,
+			    struct dmaplane_buffer *buf,
+			    struct dmaplane_commit *commit);
+int dmaplane_build_sgt(struct dmaplane_buffer *buf, struct sg_table *sgt);
+void dmaplane_for_each_buffer(void (*fn)(struct dmaplane_buffer *, void *),
+			      void *data);
 int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,
-			       struct dmaplane_obj **created);
+			       struct dmaplane_commit *commit);
 int dmaplane_ioc_buffer_destroy(struct dmaplane_ctx *ctx, void *arg,
-				struct dmaplane_obj **created);
+				struct dmaplane_commit *commit);
 int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
-			     struct dmaplane_obj **created);
+			     struct dmaplane_commit *commit);
 int dmaplane_ioc_map_bench(struct dmaplane_ctx *ctx, void *arg,
-			   struct dmaplane_obj **created);
+			   struct dmaplane_commit *commit);
 
 /* buffer_alloc.c: the backings */
 #if IS_ENABLED(CONFIG_KUNIT)
@@ -197,6 +238,9 @@ int dmaplane_mmap_window(unsigned long pgoff, unsigned long npages,
 			 u32 *handle, unsigned long *first);
 #endif
 int dmaplane_mmap(struct file *file, struct vm_area_struct *vma);
+int dmaplane_vma_check(struct vm_area_struct *vma);
+int dmaplane_buffer_mmap(struct dmaplane_buffer *buf,
+			 struct vm_area_struct *vma);
 static inline u64 dmaplane_mmap_offset(u32 handle)
 {
 	return (u64)handle << DMAPLANE_MMAP_SHIFT;
@@ -211,11 +255,29 @@ int dmaplane_buffer_place(struct dmaplane_buffer *buf);
 int dmaplane_node_histogram(struct dmaplane_buffer *buf, u64 __user *uhist,
 			    u32 len);
 int dmaplane_ioc_get_topology(struct dmaplane_ctx *ctx, void *arg,
-			      struct dmaplane_obj **created);
+			      struct dmaplane_commit *commit);
 
 /* numa_bench.c */
 int dmaplane_ioc_numa_bench(struct dmaplane_ctx *ctx, void *arg,
-			    struct dmaplane_obj **created);
+			    struct dmaplane_commit *commit);
+
+/* dmabuf_export.c */
+#if IS_ENABLED(CONFIG_KUNIT)
+struct dma_buf *dmaplane_export(struct dmaplane_buffer *buf, bool read_only);
+int dmaplane_revoke(struct dmaplane_buffer *buf, u32 *revoked);
+#endif
+int dmaplane_ioc_export_dmabuf(struct dmaplane_ctx *ctx, void *arg,
+			       struct dmaplane_commit *commit);
+int dmaplane_ioc_buffer_revoke(struct dmaplane_ctx *ctx, void *arg,
+			       struct dmaplane_commit *commit);
+
+/* dmabuf_import.c */
+int dmaplane_ioc_import_dmabuf(struct dmaplane_ctx *ctx, void *arg,
+			       struct dmaplane_commit *commit);
+int dmaplane_import_mmap(struct dmaplane_buffer *buf,
+			 struct vm_area_struct *vma);
+void dmaplane_import_release(struct dmaplane_buffer *buf);
+unsigned int dmaplane_import_segments(struct dmaplane_buffer *buf);
 
 /* dma_dev.c */
 int dmaplane_dma_init(void);

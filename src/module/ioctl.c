@@ -4,6 +4,7 @@
  * the command (the dma-heap pattern), copy_struct_from_user() semantics for
  * callers built against older or newer headers.
  */
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/nospec.h>
 #include <linux/stddef.h>
@@ -13,7 +14,7 @@
 #include "dmaplane.h"
 
 static int dmaplane_ioc_get_info(struct dmaplane_ctx *ctx, void *arg,
-				 struct dmaplane_obj **created)
+				 struct dmaplane_commit *commit)
 {
 	struct dmaplane_info *info = arg;
 
@@ -24,7 +25,7 @@ static int dmaplane_ioc_get_info(struct dmaplane_ctx *ctx, void *arg,
 }
 
 static int dmaplane_ioc_echo(struct dmaplane_ctx *ctx, void *arg,
-			     struct dmaplane_obj **created)
+			     struct dmaplane_commit *commit)
 {
 	struct dmaplane_echo *echo = arg;
 
@@ -63,6 +64,12 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 		       struct dmaplane_numa_bench, cells_ptr),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_MAP_BENCH, dmaplane_ioc_map_bench,
 		       struct dmaplane_map_bench, unmap_ns),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_EXPORT_DMABUF, dmaplane_ioc_export_dmabuf,
+		       struct dmaplane_export_dmabuf, reserved),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_IMPORT_DMABUF, dmaplane_ioc_import_dmabuf,
+		       struct dmaplane_import_dmabuf, mmap_offset),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_REVOKE, dmaplane_ioc_buffer_revoke,
+		       struct dmaplane_revoke, reserved),
 };
 
 /*
@@ -95,7 +102,7 @@ long dmaplane_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	void __user *uarg = (void __user *)arg;
 	const struct dmaplane_ioctl_desc *desc;
 	u8 karg[DMAPLANE_IOCTL_MAX_ARG] __aligned(8);
-	struct dmaplane_obj *created = NULL;
+	struct dmaplane_commit commit = { .fd = -1 };
 	unsigned int usize = _IOC_SIZE(cmd);
 	unsigned int ksize;
 	int ret;
@@ -113,16 +120,22 @@ long dmaplane_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return ret;
 
 	atomic64_inc(&dmaplane_stats.ioctls);
-	ret = desc->fn(ctx, karg, &created);
+	ret = desc->fn(ctx, karg, &commit);
 	if (ret)
 		return ret;
 
 	if (copy_to_user(uarg, karg, min(usize, ksize))) {
-		if (created)
-			dmaplane_ctx_abort(ctx, created);
+		if (commit.created)
+			dmaplane_ctx_abort(ctx, commit.created);
+		if (commit.file) {
+			put_unused_fd(commit.fd);
+			fput(commit.file);
+		}
 		return -EFAULT;
 	}
-	if (created)
-		dmaplane_ctx_publish(ctx, created);
+	if (commit.created)
+		dmaplane_ctx_publish(ctx, commit.created);
+	if (commit.file)
+		fd_install(commit.fd, commit.file);
 	return 0;
 }

@@ -9,7 +9,8 @@
  * makes BUFFER_DESTROY return -EBUSY). The module's own pages (PAGES, HUGE)
  * are faulted in as ordinary pages, so get_user_pages() works on them;
  * COHERENT memory goes through dma_mmap_coherent() and pinned USER pages,
- * which belong to another mapping, are mapped by PFN.
+ * which belong to another mapping, are mapped by PFN. An IMPORT is mapped
+ * by its exporter (dma_buf_mmap): that VMA holds the dma-buf, not us.
  */
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
@@ -104,32 +105,25 @@ static int dmaplane_mmap_pinned(struct dmaplane_buffer *buf,
 	return 0;
 }
 
-int dmaplane_mmap(struct file *file, struct vm_area_struct *vma)
+/* The rules every dmaplane mapping follows, also through a dma-buf fd. */
+int dmaplane_vma_check(struct vm_area_struct *vma)
 {
-	struct dmaplane_ctx *ctx = file->private_data;
-	struct dmaplane_buffer *buf;
-	unsigned long first;
-	u32 handle;
-	int ret;
-
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
-	ret = dmaplane_mmap_window(vma->vm_pgoff, vma_pages(vma), &handle,
-				   &first);
-	if (ret)
-		return ret;
-	buf = dmaplane_buffer_lookup(ctx, handle);
-	if (!buf)
-		return -ENOENT;
-	if (first >= buf->nr_pages || vma_pages(vma) > buf->nr_pages - first) {
-		ret = -EINVAL;
-		goto err_put;
-	}
+	return 0;
+}
 
-	/* From here on the VMA's offset is the page index in the buffer. */
-	vma->vm_pgoff = first;
+/*
+ * Map pages [vm_pgoff, vm_pgoff + vma_pages) of @buf, checked by the
+ * caller, into @vma, which takes a buffer reference of its own.
+ */
+int dmaplane_buffer_mmap(struct dmaplane_buffer *buf,
+			 struct vm_area_struct *vma)
+{
+	int ret;
+
 	vma->vm_flags |= VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP;
 	vma->vm_flags &= ~VM_MAYEXEC;
 	vma->vm_ops = &dmaplane_pfn_vm_ops;
@@ -147,15 +141,41 @@ int dmaplane_mmap(struct file *file, struct vm_area_struct *vma)
 		break;
 	}
 	if (ret)
-		goto err_put;
-
-	/* The lookup's reference becomes the VMA's. */
+		return ret;
+	kref_get(&buf->obj.ref);
 	vma->vm_private_data = buf;
 	atomic_inc(&buf->mappings);
 	atomic_inc(&dmaplane_stats.mappings);
 	return 0;
+}
 
-err_put:
+int dmaplane_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct dmaplane_ctx *ctx = file->private_data;
+	struct dmaplane_buffer *buf;
+	unsigned long first;
+	u32 handle;
+	int ret;
+
+	ret = dmaplane_vma_check(vma);
+	if (ret)
+		return ret;
+	ret = dmaplane_mmap_window(vma->vm_pgoff, vma_pages(vma), &handle,
+				   &first);
+	if (ret)
+		return ret;
+	buf = dmaplane_buffer_lookup(ctx, handle);
+	if (!buf)
+		return -ENOENT;
+	if (first >= buf->nr_pages || vma_pages(vma) > buf->nr_pages - first) {
+		ret = -EINVAL;
+	} else {
+		/* From here on the VMA's offset is the page index in the buffer. */
+		vma->vm_pgoff = first;
+		ret = buf->kind == DMAPLANE_KIND_IMPORT ?
+		      dmaplane_import_mmap(buf, vma) :
+		      dmaplane_buffer_mmap(buf, vma);
+	}
 	dmaplane_buffer_put(buf);
 	return ret;
 }

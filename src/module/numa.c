@@ -92,7 +92,7 @@ static void dmaplane_node_mem(int nid, u64 *total, u64 *free)
  * nothing faults on user memory halfway through the snapshot.
  */
 int dmaplane_ioc_get_topology(struct dmaplane_ctx *ctx, void *arg,
-			      struct dmaplane_obj **created)
+			      struct dmaplane_commit *commit)
 {
 	struct dmaplane_topology *topo = arg;
 	struct dmaplane_numa_node *nodes;

@@ -193,7 +193,7 @@ out:
 }
 
 int dmaplane_ioc_numa_bench(struct dmaplane_ctx *ctx, void *arg,
-			    struct dmaplane_obj **created)
+			    struct dmaplane_commit *commit)
 {
 	struct dmaplane_numa_bench *req = arg;
 	struct dmaplane_numa_bench_cell *cells;

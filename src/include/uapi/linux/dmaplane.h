@@ -26,7 +26,7 @@
 #include <linux/types.h>
 
 #define DMAPLANE_DEVICE_NAME	"dmaplane"
-#define DMAPLANE_UAPI_VERSION	2
+#define DMAPLANE_UAPI_VERSION	3
 #define DMAPLANE_IOC_MAGIC	0xD7
 
 /* Capability bits reported by DMAPLANE_IOC_GET_INFO. */
@@ -38,6 +38,7 @@
 #define DMAPLANE_CAP_BUFFER_USER	_BITULL(5) /* DMAPLANE_BUF_USER */
 #define DMAPLANE_CAP_MMAP		_BITULL(6) /* mmap of buffers */
 #define DMAPLANE_CAP_TOPOLOGY		_BITULL(7) /* GET_TOPOLOGY, NUMA_BENCH */
+#define DMAPLANE_CAP_DMABUF		_BITULL(8) /* uapi 3: EXPORT/IMPORT_DMABUF, REVOKE */
 
 #define DMAPLANE_VERSION_LEN	32
 
@@ -108,9 +109,12 @@ struct dmaplane_echo {
 #define DMAPLANE_BUF_VALID_FLAGS \
 	(DMAPLANE_BUF_KIND_MASK | DMAPLANE_BUF_NUMA_STRICT)
 
-/* What a create obtained (result_flags). */
+/* What a create obtained, and the buffer's state (result_flags). */
 #define DMAPLANE_BUF_RES_HUGE_PARTIAL	_BITUL(0) /* some chunks are 4 KiB pages */
 #define DMAPLANE_BUF_RES_NUMA_FALLBACK	_BITUL(1) /* some pages off numa_node */
+#define DMAPLANE_BUF_RES_IMPORTED	_BITUL(2) /* a foreign dma-buf (IMPORT_DMABUF) */
+#define DMAPLANE_BUF_RES_DYNAMIC	_BITUL(3) /* imported with move_notify */
+#define DMAPLANE_BUF_RES_REVOKED	_BITUL(4) /* its exporter revoked it */
 
 /* Largest coherent buffer: the page allocator's largest block (4 MiB). */
 #define DMAPLANE_COHERENT_MAX		(4ULL << 20)
@@ -199,6 +203,10 @@ struct dmaplane_handle_op {
  * @node_pages_len: in: entries at @node_pages_ptr; min(@node_pages_len,
  *		@nr_node_ids) are written
  * @nr_node_ids: out: entries a full histogram needs
+ * @exports:	out: live dma-bufs exported from it
+ * @attachments: out: devices attached to those dma-bufs
+ *
+ * An imported buffer has no page histogram: asking for one is -EOPNOTSUPP.
  */
 struct dmaplane_buffer_info {
 	__u32 handle;
@@ -216,6 +224,9 @@ struct dmaplane_buffer_info {
 	__u64 node_pages_ptr;
 	__u32 node_pages_len;
 	__u32 nr_node_ids;
+	/* uapi 3 */
+	__u32 exports;
+	__u32 attachments;
 };
 
 #define DMAPLANE_BUFFER_INFO_VALID_FLAGS	0U
@@ -363,6 +374,82 @@ struct dmaplane_map_bench {
 
 #define DMAPLANE_MAP_BENCH_VALID_FLAGS	0U
 
+/* Export flags. */
+#define DMAPLANE_EXPORT_CLOEXEC		_BITUL(0) /* the new fd is O_CLOEXEC */
+#define DMAPLANE_EXPORT_READ_ONLY	_BITUL(1) /* O_RDONLY dma-buf (else O_RDWR) */
+#define DMAPLANE_EXPORT_VALID_FLAGS \
+	(DMAPLANE_EXPORT_CLOEXEC | DMAPLANE_EXPORT_READ_ONLY)
+
+/**
+ * struct dmaplane_export_dmabuf - DMAPLANE_IOC_EXPORT_DMABUF
+ * @handle:	in: a buffer of this file, not itself an import
+ * @flags:	in: DMAPLANE_EXPORT_* bits
+ * @fd:		out: the dma-buf file descriptor
+ * @reserved:	must be 0
+ *
+ * The dma-buf holds the buffer: it outlives BUFFER_DESTROY and the file.
+ * Importers map it for their own device; DMA_BUF_IOCTL_SYNC syncs every
+ * attached device's mapping. Errors: -ENOENT, -EINVAL (flags, reserved,
+ * an imported buffer), -EMFILE (no fd), -ENOMEM.
+ */
+struct dmaplane_export_dmabuf {
+	__u32 handle;
+	__u32 flags;
+	__s32 fd;
+	__u32 reserved;
+};
+
+#define DMAPLANE_IMPORT_VALID_FLAGS	0U
+
+/**
+ * struct dmaplane_import_dmabuf - DMAPLANE_IOC_IMPORT_DMABUF
+ * @fd:		in: a dma-buf file descriptor opened read-write
+ * @flags:	in: must be 0
+ * @handle:	out: buffer handle on this file, usable where a buffer is
+ *		(BUFFER_INFO, BUFFER_DESTROY, mmap through the exporter)
+ * @result_flags: out: DMAPLANE_BUF_RES_IMPORTED, and _DYNAMIC when the
+ *		exporter may move the memory: it then tells us (move_notify),
+ *		the handle is marked revoked and its use fails with -ENODEV;
+ *		otherwise the import is pinned
+ * @size:	out: bytes
+ * @mmap_offset: out: offset to pass to mmap(2) on this file
+ *
+ * Errors: -EBADF (not an open fd), -EINVAL (flags, not a dma-buf),
+ * -EACCES (dma-buf not open for writing), -ENODEV (revoked by its
+ * exporter), -EMFILE, -ENOMEM.
+ */
+struct dmaplane_import_dmabuf {
+	__s32 fd;
+	__u32 flags;
+	__u32 handle;
+	__u32 result_flags;
+	__u64 size;
+	__u64 mmap_offset;
+};
+
+/**
+ * struct dmaplane_revoke - DMAPLANE_IOC_BUFFER_REVOKE: withdraw every
+ * dma-buf exported from a buffer, as an exporter that moves or frees its
+ * memory must. Importers that can move (move_notify) drop their mappings;
+ * new attachments and mappings of those dma-bufs fail with -ENODEV. CPU
+ * mappings stay valid: the memory itself does not move.
+ * @handle:	in: a buffer of this file
+ * @flags:	in: must be 0
+ * @exports:	out: dma-bufs revoked
+ * @reserved:	must be 0
+ *
+ * Errors: -ENOENT, -EINVAL, -EBUSY (an importer holds it pinned: nothing
+ * was revoked).
+ */
+struct dmaplane_revoke {
+	__u32 handle;
+	__u32 flags;
+	__u32 exports;
+	__u32 reserved;
+};
+
+#define DMAPLANE_REVOKE_VALID_FLAGS	0U
+
 #define DMAPLANE_IOC_GET_INFO \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x00, struct dmaplane_info)
 #define DMAPLANE_IOC_ECHO \
@@ -379,5 +466,11 @@ struct dmaplane_map_bench {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x06, struct dmaplane_numa_bench)
 #define DMAPLANE_IOC_MAP_BENCH \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x07, struct dmaplane_map_bench)
+#define DMAPLANE_IOC_EXPORT_DMABUF \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x08, struct dmaplane_export_dmabuf)
+#define DMAPLANE_IOC_IMPORT_DMABUF \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x09, struct dmaplane_import_dmabuf)
+#define DMAPLANE_IOC_BUFFER_REVOKE \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0a, struct dmaplane_revoke)
 
 #endif /* _UAPI_LINUX_DMAPLANE_H */
