@@ -12,7 +12,7 @@ export DMAPLANE_KO=${DMAPLANE_KO:-$build/modules/$(uname -r)/src/module/dmaplane
 export DMAPLANE_LOG_PATTERNS=$root/tests/kernel-log-bad.re
 
 # Order matters: lifecycle reloads the module and leaves it loaded.
-suites=(core buffer numa faults lifecycle)
+suites=(core buffer numa dmabuf faults lifecycle)
 
 # A setup failure becomes a failed KTAP case so the host counts it.
 . "$root/tests/ktap.sh"

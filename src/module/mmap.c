@@ -108,7 +108,8 @@ static int dmaplane_mmap_pinned(struct dmaplane_buffer *buf,
 /* The rules every dmaplane mapping follows, also through a dma-buf fd. */
 int dmaplane_vma_check(struct vm_area_struct *vma)
 {
-	if (!(vma->vm_flags & VM_SHARED))
+	/* VM_MAYSHARE: a read-only file's shared mapping has no VM_SHARED. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
