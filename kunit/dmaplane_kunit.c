@@ -5,6 +5,10 @@
  * under test are exported to this module only (EXPORT_SYMBOL_IF_KUNIT).
  */
 #include <kunit/test.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-resv.h>
+#include <linux/iosys-map.h>
+#include <linux/highmem.h>
 #include <linux/ioctl.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -12,6 +16,7 @@
 #include "dmaplane.h"
 
 MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
+MODULE_IMPORT_NS(DMA_BUF);
 
 /* --- ioctl table --- */
 
@@ -24,6 +29,9 @@ static const unsigned int known_cmds[] = {
 	DMAPLANE_IOC_GET_TOPOLOGY,
 	DMAPLANE_IOC_NUMA_BENCH,
 	DMAPLANE_IOC_MAP_BENCH,
+	DMAPLANE_IOC_EXPORT_DMABUF,
+	DMAPLANE_IOC_IMPORT_DMABUF,
+	DMAPLANE_IOC_BUFFER_REVOKE,
 };
 
 #define IOWR_SIZED(nr, size) \
@@ -636,8 +644,178 @@ static struct kunit_suite placement_suite = {
 	.test_cases = placement_cases,
 };
 
+/* --- dma-buf export: attachment bookkeeping, syncs, vmap, revoke --- */
+
+struct export_fixture {
+	struct dmaplane_buffer *buf;
+	struct dma_buf *dmabuf;
+	struct sg_table *notified_sgt;	/* a dynamic importer's mapping */
+	int move_notify_calls;
+};
+
+static int export_init(struct kunit *test)
+{
+	struct dmaplane_buffer_create req = {
+		.size = SZ_64K, .numa_node = DMAPLANE_NUMA_ANY,
+	};
+	struct export_fixture *fx = kunit_kzalloc(test, sizeof(*fx),
+						  GFP_KERNEL);
+	int ret;
+
+	if (!fx)
+		return -ENOMEM;
+	ret = dmaplane_buffer_alloc(&req, NULL, &fx->buf);
+	if (ret)
+		return ret;
+	fx->dmabuf = dmaplane_export(fx->buf, false);
+	if (IS_ERR(fx->dmabuf)) {
+		dmaplane_buffer_put(fx->buf);
+		return PTR_ERR(fx->dmabuf);
+	}
+	test->priv = fx;
+	return 0;
+}
+
+static void export_exit(struct kunit *test)
+{
+	struct export_fixture *fx = test->priv;
+
+	dma_buf_put(fx->dmabuf);
+	dmaplane_buffer_put(fx->buf);
+}
+
+static struct device *kunit_dma_dev(void)
+{
+	return dmaplane_dma_dev(NUMA_NO_NODE);
+}
+
+static void export_holds_buffer(struct kunit *test)
+{
+	struct export_fixture *fx = test->priv;
+
+	KUNIT_EXPECT_EQ(test, atomic_read(&fx->buf->exports), 1);
+	/* The fixture's reference and the export's. */
+	KUNIT_EXPECT_EQ(test, kref_read(&fx->buf->obj.ref), 2U);
+	KUNIT_EXPECT_EQ(test, fx->dmabuf->size, (size_t)SZ_64K);
+}
+
+/* A static importer: pinned and mapped at attach, never revocable. */
+static void static_attach_counts_and_blocks_revoke(struct kunit *test)
+{
+	struct export_fixture *fx = test->priv;
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+	u32 revoked = 9;
+
+	attach = dma_buf_attach(fx->dmabuf, kunit_dma_dev());
+	KUNIT_ASSERT_FALSE(test, IS_ERR(attach));
+	KUNIT_EXPECT_EQ(test, atomic_read(&fx->buf->attachments), 1);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(sgt));
+	KUNIT_EXPECT_GE(test, sgt->nents, 1U);
+	KUNIT_EXPECT_EQ(test, dmaplane_revoke(fx->buf, &revoked), -EBUSY);
+	KUNIT_EXPECT_EQ(test, revoked, 0U);
+	/* CPU access syncs the attachment's mapping and the buffer's own. */
+	KUNIT_EXPECT_EQ(test, dma_buf_begin_cpu_access(fx->dmabuf,
+						       DMA_BIDIRECTIONAL), 0);
+	KUNIT_EXPECT_EQ(test, dma_buf_end_cpu_access(fx->dmabuf,
+						     DMA_BIDIRECTIONAL), 0);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	dma_buf_detach(fx->dmabuf, attach);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fx->buf->attachments), 0);
+}
+
+static void kunit_move_notify(struct dma_buf_attachment *attach)
+{
+	struct export_fixture *fx = attach->importer_priv;
+
+	fx->move_notify_calls++;
+	if (fx->notified_sgt)
+		dma_buf_unmap_attachment(attach, fx->notified_sgt,
+					 DMA_BIDIRECTIONAL);
+	fx->notified_sgt = NULL;
+}
+
+static const struct dma_buf_attach_ops kunit_importer_ops = {
+	.move_notify = kunit_move_notify,
+};
+
+static struct sg_table *map_locked(struct dma_buf_attachment *attach)
+{
+	struct sg_table *sgt;
+
+	dma_resv_lock(attach->dmabuf->resv, NULL);
+	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
+	dma_resv_unlock(attach->dmabuf->resv);
+	return sgt;
+}
+
+/* A dynamic importer is told once, then nothing maps or attaches again. */
+static void revoke_notifies_dynamic_importer(struct kunit *test)
+{
+	struct export_fixture *fx = test->priv;
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;
+	u32 revoked = 0;
+
+	attach = dma_buf_dynamic_attach(fx->dmabuf, kunit_dma_dev(),
+					&kunit_importer_ops, fx);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(attach));
+	sgt = map_locked(attach);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(sgt));
+	fx->notified_sgt = sgt;
+	/* One live mapping per attachment. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(map_locked(attach)), -EBUSY);
+
+	KUNIT_EXPECT_EQ(test, dmaplane_revoke(fx->buf, &revoked), 0);
+	KUNIT_EXPECT_EQ(test, revoked, 1U);
+	KUNIT_EXPECT_EQ(test, fx->move_notify_calls, 1);
+	KUNIT_EXPECT_NULL(test, fx->notified_sgt);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(map_locked(attach)), -ENODEV);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(dma_buf_attach(fx->dmabuf,
+						     kunit_dma_dev())),
+			-ENODEV);
+	/* Already revoked: nothing more to tell. */
+	KUNIT_EXPECT_EQ(test, dmaplane_revoke(fx->buf, &revoked), 0);
+	KUNIT_EXPECT_EQ(test, revoked, 0U);
+	KUNIT_EXPECT_EQ(test, fx->move_notify_calls, 1);
+	dma_buf_detach(fx->dmabuf, attach);
+	KUNIT_EXPECT_EQ(test, atomic_read(&fx->buf->attachments), 0);
+}
+
+static void vmap_sees_the_pages(struct kunit *test)
+{
+	struct export_fixture *fx = test->priv;
+	struct iosys_map map;
+	u8 *page;
+
+	KUNIT_ASSERT_EQ(test, dma_buf_vmap(fx->dmabuf, &map), 0);
+	KUNIT_ASSERT_FALSE(test, map.is_iomem);
+	memset(map.vaddr + PAGE_SIZE, 0x5a, 16);
+	page = kmap_local_page(fx->buf->pages[1]);
+	KUNIT_EXPECT_EQ(test, page[0], 0x5a);
+	KUNIT_EXPECT_EQ(test, page[15], 0x5a);
+	kunmap_local(page);
+	dma_buf_vunmap(fx->dmabuf, &map);
+}
+
+static struct kunit_case export_cases[] = {
+	KUNIT_CASE(export_holds_buffer),
+	KUNIT_CASE(static_attach_counts_and_blocks_revoke),
+	KUNIT_CASE(revoke_notifies_dynamic_importer),
+	KUNIT_CASE(vmap_sees_the_pages),
+	{}
+};
+
+static struct kunit_suite export_suite = {
+	.name = "dmaplane_dmabuf_export",
+	.init = export_init,
+	.exit = export_exit,
+	.test_cases = export_cases,
+};
+
 kunit_test_suites(&ioctl_suite, &handle_suite, &buffer_suite,
-		  &placement_suite);
+		  &placement_suite, &export_suite);
 
 MODULE_DESCRIPTION("KUnit suites for dmaplane internals");
 MODULE_LICENSE("GPL");

@@ -510,6 +510,46 @@ static void close_orders_release_everything(void)
 	}
 }
 
+/* debugfs and `dmaplanectl buffers` show an export and its attachment. */
+static void buffers_listing_shows_attachments(void)
+{
+	const char *ctl = getenv("DMAPLANE_CTL");
+	uint32_t h = new_buffer(dev_fd, MIB, 0);
+	struct dmaplane_import_dmabuf imp;
+	char line[512], cmd[512];
+	int d = -1, found = 0;
+	FILE *f;
+
+	KTAP_EXPECT_RET(dmaplane_export_dmabuf(dev_fd, h, 0, &d), 0);
+	KTAP_EXPECT_RET(dmaplane_import_dmabuf(dev_fd, d, &imp), 0);
+	f = fopen("/sys/kernel/debug/dmaplane/buffers", "r");
+	KTAP_EXPECT(f, "debugfs buffers: %s", strerror(errno));
+	while (f && fgets(line, sizeof(line), f)) {
+		found += strstr(line, "kind=pages size=1048576") &&
+			 strstr(line, "exports=1 attachments=1");
+		found += strstr(line, "kind=import size=1048576") &&
+			 strstr(line, "flags=0xc") != NULL;
+	}
+	if (f)
+		fclose(f);
+	KTAP_EXPECT(found == 2, "%d of 2 lines found in debugfs", found);
+	if (!ctl) {
+		ktap_skip("DMAPLANE_CTL not set (tests/run-guest.sh sets it)");
+	} else {
+		snprintf(cmd, sizeof(cmd), "%s buffers --json", ctl);
+		f = popen(cmd, "r");
+		found = 0;
+		while (f && fgets(line, sizeof(line), f))
+			found += strstr(line, "\"exports\": 1, \"attachments\": 1") !=
+				 NULL;
+		KTAP_EXPECT(f && pclose(f) == 0 && found == 1,
+			    "dmaplanectl buffers --json: %d matches", found);
+	}
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, imp.handle), 0);
+	close(d);
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, h), 0);
+}
+
 static void attach_detach_cycles(void)
 {
 	uint32_t h = new_buffer(dev_fd, 64 * 1024, 0);
@@ -721,6 +761,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(dmabuf_crosses_processes),
 	KTAP_CASE(exporter_exits_importer_stays),
 	KTAP_CASE(close_orders_release_everything),
+	KTAP_CASE(buffers_listing_shows_attachments),
 	KTAP_CASE(attach_detach_cycles),
 	KTAP_CASE(revoke_fences_importers),
 	KTAP_CASE(udmabuf_import_across_processes),

@@ -16,7 +16,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <linux/dma-buf.h>
+#include <linux/udmabuf.h>
 #include <unistd.h>
 
 #include "libdmaplane.h"
@@ -87,6 +90,7 @@ static bool disarm(void)
 
 struct counters {
 	uint64_t open_contexts, buffers, buffer_bytes, pinned_pages, mappings;
+	uint64_t exports, attachments;
 };
 
 static void read_counters(struct counters *c)
@@ -101,6 +105,10 @@ static void read_counters(struct counters *c)
 				       &c->pinned_pages), 0);
 	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "mappings",
 				       &c->mappings), 0);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "exports",
+				       &c->exports), 0);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "attachments",
+				       &c->attachments), 0);
 }
 
 static void expect_counters(const struct counters *want, int step)
@@ -109,7 +117,7 @@ static void expect_counters(const struct counters *want, int step)
 
 	read_counters(&now);
 	KTAP_EXPECT(!memcmp(&now, want, sizeof(now)),
-		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu pinned %llu/%llu mappings %llu/%llu",
+		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu pinned %llu/%llu mappings %llu/%llu exports %llu/%llu attachments %llu/%llu",
 		    step, (unsigned long long)now.open_contexts,
 		    (unsigned long long)want->open_contexts,
 		    (unsigned long long)now.buffers,
@@ -119,7 +127,11 @@ static void expect_counters(const struct counters *want, int step)
 		    (unsigned long long)now.pinned_pages,
 		    (unsigned long long)want->pinned_pages,
 		    (unsigned long long)now.mappings,
-		    (unsigned long long)want->mappings);
+		    (unsigned long long)want->mappings,
+		    (unsigned long long)now.exports,
+		    (unsigned long long)want->exports,
+		    (unsigned long long)now.attachments,
+		    (unsigned long long)want->attachments);
 }
 
 /* Skips the current case when the kernel cannot inject failures. */
@@ -291,6 +303,50 @@ static int op_buffer_use(int fd)
 	return 0;
 }
 
+/* Export, import into the same file, CPU-access sync; the fd goes too. */
+static int op_dmabuf(int fd)
+{
+	struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START |
+					      DMA_BUF_SYNC_RW };
+	struct dmaplane_buffer_create req;
+	struct dmaplane_import_dmabuf imp;
+	int d = -1, ret = create_kind(fd, 64 << 10, 0, -1, 0, &req);
+
+	if (!ret)
+		ret = dmaplane_export_dmabuf(fd, req.handle, 0, &d);
+	if (!ret)
+		ret = dmaplane_import_dmabuf(fd, d, &imp);
+	if (!ret && ioctl(d, DMA_BUF_IOCTL_SYNC, &sync))
+		ret = -errno;
+	if (d >= 0)
+		close(d);
+	return ret;
+}
+
+static int udmabuf_fd = -1;	/* over a sealed memfd, made before arming */
+
+static int op_import_udmabuf(int fd)
+{
+	struct dmaplane_import_dmabuf imp;
+
+	return dmaplane_import_dmabuf(fd, udmabuf_fd, &imp);
+}
+
+static void make_udmabuf(void)
+{
+	int mfd = memfd_create("faults", MFD_ALLOW_SEALING);
+	int dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	struct udmabuf_create create = { .memfd = mfd, .size = 16 * 4096 };
+
+	if (mfd >= 0 && dev >= 0 && !ftruncate(mfd, create.size) &&
+	    !fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK))
+		udmabuf_fd = ioctl(dev, UDMABUF_CREATE, &create);
+	if (dev >= 0)
+		close(dev);
+	if (mfd >= 0)
+		close(mfd);
+}
+
 static int op_topology(int fd)
 {
 	struct dmaplane_topo topo;
@@ -353,6 +409,18 @@ static void buffer_use_fails_cleanly(void)
 		inject_each(op_buffer_use, "create+info+map_bench+mmap", 0);
 }
 
+static void dmabuf_fails_cleanly(void)
+{
+	if (!injection_ready())
+		return;
+	inject_each(op_dmabuf, "export+import+sync", 0);
+	if (udmabuf_fd < 0) {
+		printf("# no udmabuf: import from udmabuf not injected\n");
+		return;
+	}
+	inject_each(op_import_udmabuf, "import udmabuf", 0);
+}
+
 static void topology_fails_cleanly(void)
 {
 	if (injection_ready())
@@ -373,6 +441,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(handle_table_growth_fails_cleanly),
 	KTAP_CASE(buffer_kinds_fail_cleanly),
 	KTAP_CASE(buffer_use_fails_cleanly),
+	KTAP_CASE(dmabuf_fails_cleanly),
 	KTAP_CASE(topology_fails_cleanly),
 	KTAP_CASE(non_allocating_calls_unaffected),
 };
@@ -385,6 +454,7 @@ int main(void)
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (user_mem == MAP_FAILED)
 		return 1;
+	make_udmabuf();
 
 	if (missing)
 		printf("# fault injection unavailable (%s)\n", missing);

@@ -10,6 +10,7 @@ build=${DMAPLANE_BUILD:-$root/build}
 results=${DMAPLANE_RESULTS:?DMAPLANE_RESULTS must name a results directory}
 export DMAPLANE_KO=${DMAPLANE_KO:-$build/modules/$(uname -r)/src/module/dmaplane.ko}
 export DMAPLANE_LOG_PATTERNS=$root/tests/kernel-log-bad.re
+export DMAPLANE_CTL=$build/tools/dmaplanectl
 
 # Order matters: lifecycle reloads the module and leaves it loaded.
 suites=(core buffer numa dmabuf faults lifecycle)

@@ -43,8 +43,7 @@ static void dmaplane_buffer_unlist(struct dmaplane_buffer *buf)
 }
 
 /* Call @fn for every buffer, under the list lock (debugfs). */
-void dmaplane_for_each_buffer(void (*fn)(struct dmaplane_buffer *, void *),
-			      void *data)
+void dmaplane_for_each_buffer(dmaplane_buffer_fn fn, void *data)
 {
 	struct dmaplane_buffer *buf;
 
@@ -118,6 +117,7 @@ void dmaplane_buffer_put(struct dmaplane_buffer *buf)
 {
 	dmaplane_obj_put(&buf->obj);
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_buffer_put);
 
 /*
  * Round @requested up to a multiple of @align (a power of two) into

@@ -14,6 +14,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/nodemask.h>
 #include <linux/slab.h>
+#include <kunit/visibility.h>
 
 #include "dmaplane.h"
 
@@ -72,6 +73,7 @@ struct device *dmaplane_dma_dev(int nid)
 		return dmaplane_dma_root;
 	return &dmaplane_dma_nodes[nid]->dev;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_dma_dev);
 
 /* Also undoes a dmaplane_dma_init() that stopped halfway. */
 void dmaplane_dma_exit(void)

@@ -4,6 +4,7 @@
  *
  *   dmaplanectl info [--json]
  *   dmaplanectl topo [--json]
+ *   dmaplanectl buffers [--json]
  *   dmaplanectl echo-bench [--iterations N] [--json]
  *   dmaplanectl numa-bench [--size S] [--op read|write|copy] [--passes N]
  *                          [--time-ms T] [--json]
@@ -12,6 +13,7 @@
  * Sizes take K, M or G suffixes (powers of two).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: dmaplanectl info [--json]\n"
 		"       dmaplanectl topo [--json]\n"
+		"       dmaplanectl buffers [--json]\n"
 		"       dmaplanectl echo-bench [--iterations N] [--json]\n"
 		"       dmaplanectl numa-bench [--size S] [--op read|write|copy]\n"
 		"                              [--passes N] [--time-ms T] [--json]\n"
@@ -173,6 +176,65 @@ static int cmd_topo(int fd, int json)
 	if (json)
 		printf("]}\n");
 	dmaplane_topology_free(&topo);
+	return 0;
+}
+
+#define BUFFERS_DEBUGFS "/sys/kernel/debug/dmaplane/buffers"
+
+/*
+ * Every buffer module-wide, from debugfs (handles are per file, so no
+ * ioctl can list another process's): kind, size, node, mappings, exports
+ * and attachments. Lines there are "key=value ..." with an optional
+ * trailing "revoked".
+ */
+static int cmd_buffers(int json)
+{
+	static const char *const cols[] = {
+		"id", "kind", "size", "node", "pages_on_node", "mappings",
+		"exports", "attachments", "flags",
+	};
+	static const int widths[] = { 6, -9, 12, 5, 13, 8, 7, 11, 6 };
+	FILE *f = fopen(BUFFERS_DEBUGFS, "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return fail(BUFFERS_DEBUGFS, -errno);
+	if (json)
+		printf("{\"buffers\": [");
+	else
+		for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
+			printf("%s%*s%s", c ? " " : "", widths[c], cols[c],
+			       c + 1 < sizeof(cols) / sizeof(cols[0]) ? "" : "\n");
+	while (fgets(line, sizeof(line), f)) {
+		bool revoked = strstr(line, " revoked") != NULL;
+		char *save, *tok;
+		size_t c = 0;
+
+		printf(json ? "%s{" : "", n++ ? ", " : "");
+		for (tok = strtok_r(line, " \n", &save);
+		     tok && c < sizeof(cols) / sizeof(cols[0]);
+		     tok = strtok_r(NULL, " \n", &save), c++) {
+			const char *val = strchr(tok, '=');
+
+			val = val ? val + 1 : "";
+			if (!json)
+				printf("%s%*s", c ? " " : "", widths[c], val);
+			else if (c == 1 || c == 8)
+				printf("%s\"%s\": \"%s\"", c ? ", " : "",
+				       cols[c], val);
+			else
+				printf("%s\"%s\": %s", c ? ", " : "", cols[c],
+				       val);
+		}
+		if (json)
+			printf(", \"revoked\": %s}", revoked ? "true" : "false");
+		else
+			printf("%s\n", revoked ? " revoked" : "");
+	}
+	fclose(f);
+	if (json)
+		printf("]}\n");
 	return 0;
 }
 
@@ -472,6 +534,8 @@ int main(int argc, char **argv)
 		ret = cmd_info(fd, o.json);
 	} else if (!strcmp(cmd, "topo")) {
 		ret = cmd_topo(fd, o.json);
+	} else if (!strcmp(cmd, "buffers")) {
+		ret = cmd_buffers(o.json);
 	} else if (!strcmp(cmd, "echo-bench")) {
 		ret = cmd_echo_bench(fd, o.iterations ? o.iterations : 100000,
 				     o.json);
