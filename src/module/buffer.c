@@ -43,7 +43,7 @@ static void dmaplane_buffer_unlist(struct dmaplane_buffer *buf)
 }
 
 /* Call @fn for every buffer, under the list lock (debugfs). */
-void dmaplane_for_each_buffer(dmaplane_buffer_fn fn, void *data)
+void dmaplane_buffers_walk(dmaplane_buffer_fn fn, void *data)
 {
 	struct dmaplane_buffer *buf;
 

@@ -49,7 +49,7 @@ static void dmaplane_buffer_show(struct dmaplane_buffer *buf, void *data)
 /* One line per buffer module-wide: no handles (they are per file), no addresses. */
 static int dmaplane_buffers_show(struct seq_file *m, void *unused)
 {
-	dmaplane_for_each_buffer(dmaplane_buffer_show, m);
+	dmaplane_buffers_walk(dmaplane_buffer_show, m);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(dmaplane_buffers);
