@@ -682,7 +682,14 @@ static void udmabuf_import_across_processes(void)
 		    "import differs from the memfd");
 	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, imp.handle), 0);
 
-	/* The child imports the udmabuf it was sent and writes through it. */
+	/*
+	 * The child imports the udmabuf it was sent and writes through it.
+	 * No DMA_BUF_IOCTL_SYNC on the udmabuf itself: 6.1's udmabuf maps
+	 * its pages for its own misc device on the first sync, with the
+	 * default 64 KiB segment limit, and DMA-API debug reports the longer
+	 * segments of a contiguous memfd. The memory is the memfd's, and
+	 * CPU-coherent; the dmaplane export cases do the syncs.
+	 */
 	KTAP_EXPECT_RET(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	pid = fork();
 	if (pid == 0) {
@@ -694,19 +701,17 @@ static void udmabuf_import_across_processes(void)
 			_exit(2);
 		p = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 			 ci.mmap_offset);
-		if (p == MAP_FAILED || sync_dmabuf(got, DMA_BUF_SYNC_START))
+		if (p == MAP_FAILED)
 			_exit(3);
 		if (!same(p, MIB, 71))
 			_exit(4);
 		fill(p, MIB, 72);
-		_exit(sync_dmabuf(got, DMA_BUF_SYNC_END) ? 5 : 0);
+		_exit(0);
 	}
 	KTAP_EXPECT_RET(send_fd(sv[0], d), 0);
-	if (child_ok(pid)) {
-		KTAP_EXPECT_RET(sync_dmabuf(d, DMA_BUF_SYNC_START), 0);
-		KTAP_EXPECT(same(mem, MIB, 72), "the child's writes are not in the memfd");
-		KTAP_EXPECT_RET(sync_dmabuf(d, DMA_BUF_SYNC_END), 0);
-	}
+	if (child_ok(pid))
+		KTAP_EXPECT(same(mem, MIB, 72),
+			    "the child's writes are not in the memfd");
 	close(sv[0]);
 	close(sv[1]);
 	close(d);
