@@ -284,6 +284,34 @@ static void export_rejects_bad_input(void)
 	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, h), 0);
 }
 
+/* An export whose fd number cannot reach the caller leaves no fd and no dma-buf. */
+static void failed_copy_out_leaks_no_fd(void)
+{
+	uint32_t h = new_buffer(dev_fd, MIB, 0);
+	struct dmaplane_export_dmabuf req = { .handle = h };
+	uint64_t exports = dmaplane_counter("exports");
+	int next = dup(0), after;
+	void *ro;
+
+	close(next);
+	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	KTAP_EXPECT(ro != MAP_FAILED, "mmap: %s", strerror(errno));
+	if (ro == MAP_FAILED)
+		return;
+	memcpy(ro, &req, sizeof(req));
+	mprotect(ro, 4096, PROT_READ);
+	KTAP_EXPECT_RET(ioctl(dev_fd, DMAPLANE_IOC_EXPORT_DMABUF, ro) ? -errno
+			: 0, -EFAULT);
+	munmap(ro, 4096);
+	after = dup(0);
+	KTAP_EXPECT(after == next, "fd %d was taken by a failed export", next);
+	close(after);
+	KTAP_EXPECT(dmaplane_counter("exports") == exports,
+		    "a failed export left a dma-buf");
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, h), 0);
+}
+
 /* The dma-buf keeps the memory after the handle and the file are gone. */
 static void export_outlives_handle_and_file(void)
 {
@@ -760,6 +788,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(export_every_kind),
 	KTAP_CASE(export_read_only),
 	KTAP_CASE(export_rejects_bad_input),
+	KTAP_CASE(failed_copy_out_leaks_no_fd),
 	KTAP_CASE(export_outlives_handle_and_file),
 	KTAP_CASE(self_import_shares_data),
 	KTAP_CASE(import_rejects_bad_fds),

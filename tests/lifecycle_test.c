@@ -272,6 +272,26 @@ static void unload_refused_while_mapped(void)
 	KTAP_EXPECT_RET(unload_module(), 0);
 }
 
+/* A dma-buf holds the module: its ops must outlive every fd. */
+static void unload_refused_while_exported(void)
+{
+	struct dmaplane_buffer_create req = { .size = 8192, .numa_node = -1 };
+	int fd, d = -1;
+
+	ensure_unloaded();
+	KTAP_EXPECT_RET(load_module(""), 0);
+	fd = dmaplane_open();
+	KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
+	if (fd < 0)
+		return;
+	KTAP_EXPECT_RET(dmaplane_buffer_create_req(fd, &req), 0);
+	KTAP_EXPECT_RET(dmaplane_export_dmabuf(fd, req.handle, 0, &d), 0);
+	close(fd);
+	KTAP_EXPECT(unload_module() != 0, "unloaded under a live dma-buf");
+	close(d);
+	KTAP_EXPECT_RET(unload_module(), 0);
+}
+
 static void load_unload_cycles(void)
 {
 	int bad;
@@ -317,6 +337,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(total_bytes_limit_is_enospc),
 	KTAP_CASE(file_bytes_limit_is_edquot),
 	KTAP_CASE(unload_refused_while_mapped),
+	KTAP_CASE(unload_refused_while_exported),
 	KTAP_CASE(load_unload_cycles),
 	KTAP_CASE(reload_defaults),
 };
