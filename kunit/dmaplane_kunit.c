@@ -32,6 +32,7 @@ static const unsigned int known_cmds[] = {
 	DMAPLANE_IOC_EXPORT_DMABUF,
 	DMAPLANE_IOC_IMPORT_DMABUF,
 	DMAPLANE_IOC_BUFFER_REVOKE,
+	DMAPLANE_IOC_RDMA_DEVICES,
 };
 
 #define IOWR_SIZED(nr, size) \

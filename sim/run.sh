@@ -116,9 +116,11 @@ for kernel in "${kernels[@]}"; do
 		run debug-kunit -- kunit/run-guest.sh
 		[ "$kunit_only" = 1 ] && continue
 	fi
+	# Every guest has soft-RoCE on its (otherwise unconnected) eth0:
+	# the RDMA suites run loopback everywhere, on both kernels.
 	for t in "${topologies[@]}"; do
 		run "$kernel-$t" --topology "fixtures/topologies/$t.conf" \
-			-- tests/run-guest.sh
+			--rxe -- tests/run-guest.sh
 	done
 	if [ "$pair" = 1 ] && [ "$kernel" = stock ]; then
 		# One vCPU per guest: two guests then fit the host's two cores,

@@ -13,7 +13,7 @@ export DMAPLANE_LOG_PATTERNS=$root/tests/kernel-log-bad.re
 export DMAPLANE_CTL=$build/tools/dmaplanectl
 
 # Order matters: lifecycle reloads the module and leaves it loaded.
-suites=(core buffer numa dmabuf faults lifecycle)
+suites=(core buffer numa dmabuf rdma faults lifecycle)
 
 # A setup failure becomes a failed KTAP case so the host counts it.
 . "$root/tests/ktap.sh"
@@ -52,6 +52,7 @@ bench() { # name args...
 }
 bench echo_bench echo-bench --iterations 20000
 "$ctl" topo >"$results/topology.txt" || status=1
+"$ctl" rdma >"$results/rdma_devices.txt" || status=1
 bench numa_bench numa-bench --size 16M --op copy --passes 3
 bench huge_bench huge-bench --sizes 16M,64M,256M --iterations 3
 

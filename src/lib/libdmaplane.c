@@ -192,6 +192,34 @@ int dmaplane_buffer_revoke(int fd, uint32_t handle, uint32_t *exports)
 	return ret;
 }
 
+int dmaplane_rdma_devices(int fd, struct dmaplane_rdma_device **devs,
+			  uint32_t *n)
+{
+	struct dmaplane_rdma_devices req;
+	int ret;
+
+	for (;;) {
+		memset(&req, 0, sizeof(req));
+		ret = dmaplane_ioctl(fd, DMAPLANE_IOC_RDMA_DEVICES, &req);
+		if (ret)
+			return ret;
+		*devs = calloc(req.nr_devices + 1, sizeof(**devs));
+		if (!*devs)
+			return -ENOMEM;
+		req.devices_len = req.nr_devices;
+		req.devices_ptr = (uintptr_t)*devs;
+		ret = dmaplane_ioctl(fd, DMAPLANE_IOC_RDMA_DEVICES, &req);
+		if (!ret && req.nr_devices <= req.devices_len) {
+			*n = req.nr_devices;
+			return 0;
+		}
+		free(*devs);
+		*devs = NULL;
+		if (ret)
+			return ret;
+	}
+}
+
 const char *dmaplane_cap_name(uint64_t cap)
 {
 	switch (cap) {
@@ -213,6 +241,8 @@ const char *dmaplane_cap_name(uint64_t cap)
 		return "topology";
 	case DMAPLANE_CAP_DMABUF:
 		return "dmabuf";
+	case DMAPLANE_CAP_RDMA_DEVICES:
+		return "rdma_devices";
 	default:
 		return NULL;
 	}

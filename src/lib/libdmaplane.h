@@ -58,6 +58,12 @@ int dmaplane_export_dmabuf(int fd, uint32_t handle, uint32_t flags,
 int dmaplane_import_dmabuf(int fd, int dmabuf_fd,
 			   struct dmaplane_import_dmabuf *out);
 int dmaplane_buffer_revoke(int fd, uint32_t handle, uint32_t *exports);
+/*
+ * RDMA_DEVICES: *@devs (malloc'd, free() it) holds *@n devices; asks for
+ * the count first and again if a device appeared meanwhile.
+ */
+int dmaplane_rdma_devices(int fd, struct dmaplane_rdma_device **devs,
+			  uint32_t *n);
 
 /* Name of one DMAPLANE_CAP_* bit, or NULL for a bit this library predates. */
 const char *dmaplane_cap_name(uint64_t cap);

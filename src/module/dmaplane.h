@@ -288,6 +288,8 @@ struct device *dmaplane_dma_dev(int nid);
 int dmaplane_rdma_init(void);
 void dmaplane_rdma_exit(void);
 unsigned int dmaplane_rdma_device_count(void);
+int dmaplane_ioc_rdma_devices(struct dmaplane_ctx *ctx, void *arg,
+			      struct dmaplane_commit *commit);
 
 /* debugfs.c */
 void dmaplane_debugfs_init(void);

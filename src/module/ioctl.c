@@ -70,6 +70,8 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 		       struct dmaplane_import_dmabuf, mmap_offset),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_BUFFER_REVOKE, dmaplane_ioc_buffer_revoke,
 		       struct dmaplane_revoke, reserved),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_RDMA_DEVICES, dmaplane_ioc_rdma_devices,
+		       struct dmaplane_rdma_devices, devices_ptr),
 };
 
 /*

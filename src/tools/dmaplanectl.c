@@ -5,6 +5,7 @@
  *   dmaplanectl info [--json]
  *   dmaplanectl topo [--json]
  *   dmaplanectl buffers [--json]
+ *   dmaplanectl rdma [--json]
  *   dmaplanectl echo-bench [--iterations N] [--json]
  *   dmaplanectl numa-bench [--size S] [--op read|write|copy] [--passes N]
  *                          [--time-ms T] [--json]
@@ -29,6 +30,7 @@ static void usage(FILE *out)
 		"usage: dmaplanectl info [--json]\n"
 		"       dmaplanectl topo [--json]\n"
 		"       dmaplanectl buffers [--json]\n"
+		"       dmaplanectl rdma [--json]\n"
 		"       dmaplanectl echo-bench [--iterations N] [--json]\n"
 		"       dmaplanectl numa-bench [--size S] [--op read|write|copy]\n"
 		"                              [--passes N] [--time-ms T] [--json]\n"
@@ -235,6 +237,50 @@ static int cmd_buffers(int json)
 	fclose(f);
 	if (json)
 		printf("]}\n");
+	return 0;
+}
+
+/* RDMA devices as the module tracks them. */
+static int cmd_rdma(int fd, int json)
+{
+	static const char *const link[] = { "?", "InfiniBand", "Ethernet" };
+	struct dmaplane_rdma_device *devs;
+	uint32_t n;
+	int ret = dmaplane_rdma_devices(fd, &devs, &n);
+
+	if (ret)
+		return fail("RDMA_DEVICES", ret);
+	if (json)
+		printf("{\"rdma_devices\": [");
+	else
+		printf("%-12s %5s %16s %6s %10s %6s %10s %12s\n", "device",
+		       "index", "node_guid", "state", "link", "mtu",
+		       "max_qp_wr", "max_fr_pages");
+	for (uint32_t i = 0; i < n; i++) {
+		const struct dmaplane_rdma_device *d = &devs[i];
+		const char *ll = link[d->port_link_layer < 3 ?
+				      d->port_link_layer : 0];
+
+		if (json)
+			printf("%s{\"name\": \"%s\", \"index\": %u, "
+			       "\"node_guid\": \"%016llx\", \"port_state\": %u, "
+			       "\"link_layer\": \"%s\", \"mtu\": %u, "
+			       "\"max_qp_wr\": %u, \"max_fast_reg_pages\": %u, "
+			       "\"max_mr_size\": %llu}", i ? ", " : "", d->name,
+			       d->index, (unsigned long long)d->node_guid,
+			       d->port_state, ll, d->port_active_mtu,
+			       d->max_qp_wr, d->max_fast_reg_page_list_len,
+			       (unsigned long long)d->max_mr_size);
+		else
+			printf("%-12s %5u %016llx %6u %10s %6u %10u %12u\n",
+			       d->name, d->index,
+			       (unsigned long long)d->node_guid, d->port_state,
+			       ll, d->port_active_mtu, d->max_qp_wr,
+			       d->max_fast_reg_page_list_len);
+	}
+	if (json)
+		printf("]}\n");
+	free(devs);
 	return 0;
 }
 
@@ -536,6 +582,8 @@ int main(int argc, char **argv)
 		ret = cmd_topo(fd, o.json);
 	} else if (!strcmp(cmd, "buffers")) {
 		ret = cmd_buffers(o.json);
+	} else if (!strcmp(cmd, "rdma")) {
+		ret = cmd_rdma(fd, o.json);
 	} else if (!strcmp(cmd, "echo-bench")) {
 		ret = cmd_echo_bench(fd, o.iterations ? o.iterations : 100000,
 				     o.json);

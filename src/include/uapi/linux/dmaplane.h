@@ -39,6 +39,7 @@
 #define DMAPLANE_CAP_MMAP		_BITULL(6) /* mmap of buffers */
 #define DMAPLANE_CAP_TOPOLOGY		_BITULL(7) /* GET_TOPOLOGY, NUMA_BENCH */
 #define DMAPLANE_CAP_DMABUF		_BITULL(8) /* uapi 3: EXPORT/IMPORT_DMABUF, REVOKE */
+#define DMAPLANE_CAP_RDMA_DEVICES	_BITULL(9) /* RDMA_DEVICES */
 
 #define DMAPLANE_VERSION_LEN	32
 
@@ -450,6 +451,61 @@ struct dmaplane_revoke {
 
 #define DMAPLANE_REVOKE_VALID_FLAGS	0U
 
+#define DMAPLANE_RDMA_NAME_LEN		64
+
+/**
+ * struct dmaplane_rdma_device - one RDMA device in DMAPLANE_IOC_RDMA_DEVICES
+ * @name:	NUL-terminated device name (rxe0, mlx5_0, ...)
+ * @index:	the kernel's device index (as `rdma dev` shows)
+ * @phys_port_cnt: ports
+ * @node_guid:	node GUID, host byte order
+ * @max_mr_size: largest memory region, bytes
+ * @max_qp, @max_qp_wr, @max_send_sge, @max_cqe, @max_mr: device limits
+ * @max_fast_reg_page_list_len: pages one FRWR registration can map
+ * @port_state:	port 1: enum ib_port_state (4 = ACTIVE)
+ * @port_active_mtu: port 1: active MTU in bytes
+ * @port_link_layer: port 1: 1 = InfiniBand, 2 = Ethernet (RoCE)
+ * @reserved:	0
+ */
+struct dmaplane_rdma_device {
+	char name[DMAPLANE_RDMA_NAME_LEN];
+	__u32 index;
+	__u32 phys_port_cnt;
+	__u64 node_guid;
+	__u64 max_mr_size;
+	__u32 max_qp;
+	__u32 max_qp_wr;
+	__u32 max_send_sge;
+	__u32 max_cqe;
+	__u32 max_mr;
+	__u32 max_fast_reg_page_list_len;
+	__u32 port_state;
+	__u32 port_active_mtu;
+	__u32 port_link_layer;
+	__u32 reserved;
+};
+
+/**
+ * struct dmaplane_rdma_devices - DMAPLANE_IOC_RDMA_DEVICES
+ * @flags:	in: must be 0
+ * @nr_devices:	out: RDMA devices registered now
+ * @devices_len: in: entries at @devices_ptr; min(@devices_len,
+ *		@nr_devices) are written
+ * @reserved:	must be 0
+ * @devices_ptr: in: user pointer to struct dmaplane_rdma_device[], or 0
+ *
+ * Errors: -EINVAL (flags, reserved, a length without a pointer), -EFAULT.
+ */
+struct dmaplane_rdma_devices {
+	__u32 flags;
+	__u32 nr_devices;
+	__u32 devices_len;
+	__u32 reserved;
+	__u64 devices_ptr;
+};
+
+#define DMAPLANE_RDMA_DEVICES_VALID_FLAGS	0U
+
 #define DMAPLANE_IOC_GET_INFO \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x00, struct dmaplane_info)
 #define DMAPLANE_IOC_ECHO \
@@ -472,5 +528,7 @@ struct dmaplane_revoke {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x09, struct dmaplane_import_dmabuf)
 #define DMAPLANE_IOC_BUFFER_REVOKE \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x0a, struct dmaplane_revoke)
+#define DMAPLANE_IOC_RDMA_DEVICES \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0b, struct dmaplane_rdma_devices)
 
 #endif /* _UAPI_LINUX_DMAPLANE_H */
