@@ -21,7 +21,7 @@ setup_failed() { # name [diagnostic]
 
 [ -d /sys/kernel/debug/kunit ] ||
 	setup_failed kernel_has_kunit "this kernel has no KUNIT_DEBUGFS: use the debug kernel"
-modprobe ib_core || setup_failed "modprobe_ib_core"
+modprobe -a ib_core rdma_cm || setup_failed "modprobe_ib_core_rdma_cm"
 insmod "$mods/src/module/dmaplane.ko" || setup_failed "insmod_dmaplane"
 insmod "$mods/kunit/dmaplane_kunit.ko" || setup_failed "insmod_dmaplane_kunit"
 

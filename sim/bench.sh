@@ -35,7 +35,7 @@ launch=(vm/launch.sh --timeout 900)
 guest_cmd() { # name dmaplanectl-args...
 	local name=$1
 	shift
-	printf 'modprobe ib_core && insmod build/modules/$(uname -r)/src/module/dmaplane.ko max_buffer_size=%s && ' \
+	printf 'modprobe -a ib_core rdma_cm && insmod build/modules/$(uname -r)/src/module/dmaplane.ko max_buffer_size=%s && ' \
 		$((1 << 30))
 	printf 'build/tools/dmaplanectl topo >$DMAPLANE_RESULTS/topology.txt && '
 	printf 'build/tools/dmaplanectl %s --json >$DMAPLANE_RESULTS/%s.json && ' "$*" "$name"

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -90,7 +91,7 @@ static bool disarm(void)
 
 struct counters {
 	uint64_t open_contexts, buffers, buffer_bytes, pinned_pages, mappings;
-	uint64_t exports, attachments;
+	uint64_t exports, attachments, endpoints;
 };
 
 static void read_counters(struct counters *c)
@@ -109,6 +110,8 @@ static void read_counters(struct counters *c)
 				       &c->exports), 0);
 	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "attachments",
 				       &c->attachments), 0);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "endpoints",
+				       &c->endpoints), 0);
 }
 
 static void expect_counters(const struct counters *want, int step)
@@ -117,7 +120,7 @@ static void expect_counters(const struct counters *want, int step)
 
 	read_counters(&now);
 	KTAP_EXPECT(!memcmp(&now, want, sizeof(now)),
-		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu pinned %llu/%llu mappings %llu/%llu exports %llu/%llu attachments %llu/%llu",
+		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu pinned %llu/%llu mappings %llu/%llu exports %llu/%llu attachments %llu/%llu endpoints %llu/%llu",
 		    step, (unsigned long long)now.open_contexts,
 		    (unsigned long long)want->open_contexts,
 		    (unsigned long long)now.buffers,
@@ -131,7 +134,9 @@ static void expect_counters(const struct counters *want, int step)
 		    (unsigned long long)now.exports,
 		    (unsigned long long)want->exports,
 		    (unsigned long long)now.attachments,
-		    (unsigned long long)want->attachments);
+		    (unsigned long long)want->attachments,
+		    (unsigned long long)now.endpoints,
+		    (unsigned long long)want->endpoints);
 }
 
 /* Skips the current case when the kernel cannot inject failures. */
@@ -347,6 +352,23 @@ static void make_udmabuf(void)
 		close(mfd);
 }
 
+/* An endpoint, listening on this guest's soft-RoCE address when there is one. */
+static int op_endpoint(int fd)
+{
+	const char *ip = getenv("DP_GUEST_IP");
+	struct dmaplane_ep_info info;
+	struct dmaplane_addr a;
+	uint32_t h;
+	int ret = dmaplane_ep_create(fd, NULL, &h);
+
+	if (!ret && ip && count_rdma_devices() > 0 &&
+	    !dmaplane_addr_parse(ip, 0, &a))
+		ret = dmaplane_ep_listen(fd, h, 4, &a);
+	if (!ret)
+		ret = dmaplane_ep_info(fd, h, &info);
+	return ret;
+}
+
 static int op_topology(int fd)
 {
 	struct dmaplane_topo topo;
@@ -421,6 +443,12 @@ static void dmabuf_fails_cleanly(void)
 	inject_each(op_import_udmabuf, "import udmabuf", 0);
 }
 
+static void endpoint_fails_cleanly(void)
+{
+	if (injection_ready())
+		inject_each(op_endpoint, "endpoint create+listen", 0);
+}
+
 static void topology_fails_cleanly(void)
 {
 	if (injection_ready())
@@ -442,6 +470,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(buffer_kinds_fail_cleanly),
 	KTAP_CASE(buffer_use_fails_cleanly),
 	KTAP_CASE(dmabuf_fails_cleanly),
+	KTAP_CASE(endpoint_fails_cleanly),
 	KTAP_CASE(topology_fails_cleanly),
 	KTAP_CASE(non_allocating_calls_unaffected),
 };

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libdmaplane.h"
@@ -168,13 +169,294 @@ static bool listed(const char *name, uint32_t *count)
 	return found;
 }
 
-/* Removing a soft-RoCE device drops it from the list; adding it brings it back. */
+/* This guest's address (soft-RoCE runs on its eth0), or NULL: skip. */
+static const char *rdma_ip(void)
+{
+	const char *ip = getenv("DP_GUEST_IP");
+
+	if (!ip || count_rdma_devices() <= 0) {
+		ktap_skip("no RDMA device and guest address (guests get soft-RoCE with --rxe)");
+		return NULL;
+	}
+	return ip;
+}
+
+static uint64_t endpoints(void)
+{
+	return dmaplane_counter("endpoints");
+}
+
+static long ep_ioctl(unsigned long cmd, void *arg)
+{
+	return ioctl(dev_fd, cmd, arg) ? -errno : 0;
+}
+
+static void endpoint_rejects_bad_input(void)
+{
+	struct dmaplane_ep_create bad;
+	struct dmaplane_ep_info info;
+	struct dmaplane_addr a = { .family = 99 };
+	uint32_t h = 0, buf = 0;
+
+#define EXPECT_EP_CREATE(change)					\
+	do {								\
+		bad = (struct dmaplane_ep_create){ 0 };			\
+		change;							\
+		KTAP_EXPECT_RET(ep_ioctl(DMAPLANE_IOC_ENDPOINT_CREATE, &bad), \
+				-EINVAL);				\
+	} while (0)
+	EXPECT_EP_CREATE(bad.flags = 1);
+	EXPECT_EP_CREATE(bad.reserved = 1);
+	EXPECT_EP_CREATE(bad.send_depth = DMAPLANE_EP_DEPTH_MAX + 1);
+	EXPECT_EP_CREATE(bad.recv_depth = DMAPLANE_EP_DEPTH_MAX + 1);
+	EXPECT_EP_CREATE(bad.timeout_ms = DMAPLANE_EP_TIMEOUT_MAX_MS + 1);
+	EXPECT_EP_CREATE(bad.retry_count = 8);
+	EXPECT_EP_CREATE(bad.rnr_retry_count = 8);
+#undef EXPECT_EP_CREATE
+	KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &h), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, h, &info), 0);
+	KTAP_EXPECT(info.state == DMAPLANE_EP_IDLE && info.error == 0 &&
+		    info.send_depth == DMAPLANE_EP_DEPTH_DEFAULT &&
+		    info.recv_depth == DMAPLANE_EP_DEPTH_DEFAULT &&
+		    info.qp_num == 0 && info.device_index == -1,
+		    "new endpoint: state %u error %d depths %u/%u qp %u dev %d",
+		    info.state, info.error, info.send_depth, info.recv_depth,
+		    info.qp_num, info.device_index);
+	/* Bad listens and connects leave it idle and usable. */
+	KTAP_EXPECT_RET(dmaplane_ep_listen(dev_fd, h, 0, &a), -EINVAL);
+	KTAP_EXPECT_RET(dmaplane_ep_listen(dev_fd, h, 16, &a), -EINVAL);
+	KTAP_EXPECT_RET(dmaplane_ep_connect(dev_fd, h, &a, 0), -EINVAL);
+	KTAP_EXPECT_RET(dmaplane_addr_parse("127.0.0.1", 1, &a), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_connect(dev_fd, h, &a,
+					    DMAPLANE_EP_TIMEOUT_MAX_MS + 1),
+			-EINVAL);
+	KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, h, 1, &buf, NULL), -EINVAL);
+	KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, h, &info), 0);
+	KTAP_EXPECT(info.state == DMAPLANE_EP_IDLE, "state %u", info.state);
+	/* Handles are typed: a buffer is not an endpoint, nor the reverse. */
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, h), -ENOENT);
+	KTAP_EXPECT_RET(dmaplane_buffer_create(dev_fd, 4096, -1, 0, &buf, NULL),
+			0);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, buf), -ENOENT);
+	KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, buf, &info), -ENOENT);
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, buf), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, h), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, h), -ENOENT);
+	KTAP_EXPECT(endpoints() == 0, "%llu endpoints left",
+		    (unsigned long long)endpoints());
+}
+
+/* A listener on this guest's address; *port gets the bound port. */
+static uint32_t listen_on(const char *ip, uint16_t *port)
+{
+	struct dmaplane_addr a;
+	uint32_t h = 0;
+
+	KTAP_EXPECT_RET(dmaplane_addr_parse(ip, 0, &a), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &h), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_listen(dev_fd, h, 16, &a), 0);
+	KTAP_EXPECT(a.port != 0, "no port bound");
+	*port = a.port;
+	return h;
+}
+
+static struct dmaplane_ep_info ep_info(int fd, uint32_t h)
+{
+	struct dmaplane_ep_info info;
+
+	KTAP_EXPECT_RET(dmaplane_ep_info(fd, h, &info), 0);
+	return info;
+}
+
+/*
+ * A child process connects to (@ip, @port) and reports on @report: 'c'
+ * when connected; then it waits for @go and polls its endpoint until it
+ * leaves CONNECTED, and exits 0 when the error is @want1 or @want2. It
+ * closes its copy of @parent_fd first.
+ */
+static pid_t connector(const char *ip, uint16_t port, int report, int go,
+		       int want1, int want2, int parent_fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct dmaplane_ep_info info;
+		struct dmaplane_addr a;
+		int fd = dmaplane_open();
+		uint32_t h;
+		char c;
+
+		/* The parent's file must close when the parent closes it. */
+		if (parent_fd >= 0)
+			close(parent_fd);
+		if (fd < 0 || dmaplane_ep_create(fd, NULL, &h) ||
+		    dmaplane_addr_parse(ip, port, &a))
+			_exit(2);
+		if (dmaplane_ep_connect(fd, h, &a, 20000))
+			_exit(3);
+		if (write(report, "c", 1) != 1 || read(go, &c, 1) != 1)
+			_exit(4);
+		for (int i = 0; i < 300; i++) {
+			if (dmaplane_ep_info(fd, h, &info))
+				_exit(5);
+			if (info.state != DMAPLANE_EP_CONNECTED)
+				_exit(info.error == want1 || info.error == want2 ?
+				      0 : 6);
+			usleep(100 * 1000);
+		}
+		_exit(7);
+	}
+	return pid;
+}
+
+static bool child_ok(pid_t pid)
+{
+	int status = 0;
+
+	KTAP_EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
+	KTAP_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "child failed at step %d (status 0x%x)",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Loopback: listen, connect from another process, accept, disconnect. */
+static void loopback_connect_accept(void)
+{
+	const char *ip = rdma_ip();
+	struct dmaplane_ep_info info;
+	struct dmaplane_addr peer;
+	int report[2], go[2];
+	uint32_t lh, ch = 0;
+	uint16_t port = 0;
+	char c = 0;
+	pid_t pid;
+
+	if (!ip)
+		return;
+	lh = listen_on(ip, &port);
+	info = ep_info(dev_fd, lh);
+	KTAP_EXPECT(info.state == DMAPLANE_EP_LISTENING &&
+		    info.local.port == port, "listener state %u port %u",
+		    info.state, info.local.port);
+	KTAP_EXPECT_RET(pipe(report), 0);
+	KTAP_EXPECT_RET(pipe(go), 0);
+	pid = connector(ip, port, report[1], go[0], -ECONNRESET, -ECONNRESET,
+			-1);
+	KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, lh, 20000, &ch, &peer), 0);
+	KTAP_EXPECT(read(report[0], &c, 1) == 1 && c == 'c',
+		    "the connecting side did not connect");
+	info = ep_info(dev_fd, ch);
+	KTAP_EXPECT(info.state == DMAPLANE_EP_CONNECTED && info.qp_num != 0 &&
+		    info.device_index >= 0 && info.local.port == port,
+		    "accepted: state %u qp %u device %d port %u", info.state,
+		    info.qp_num, info.device_index, info.local.port);
+	KTAP_EXPECT(peer.family == info.peer.family && peer.port &&
+		    !memcmp(peer.addr, info.peer.addr, 16) &&
+		    !memcmp(peer.addr, info.local.addr, 4),
+		    "peer address not this guest's");
+	printf("# connected on %s:%u, qp %u\n", ip, port, info.qp_num);
+	/* Our side goes: the peer sees the disconnect. */
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, ch), 0);
+	KTAP_EXPECT(write(go[1], "d", 1) == 1, "");
+	child_ok(pid);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
+	close(report[0]);
+	close(report[1]);
+	close(go[0]);
+	close(go[1]);
+	KTAP_EXPECT(endpoints() == 0, "%llu endpoints left",
+		    (unsigned long long)endpoints());
+}
+
+static void connect_failures_are_reported(void)
+{
+	const char *ip = rdma_ip();
+	struct dmaplane_ep_info info;
+	struct dmaplane_addr a;
+	uint16_t port = 0;
+	uint32_t lh, h = 0;
+	long ret;
+
+	if (!ip)
+		return;
+	/* A port that was just released: nobody listens there. */
+	lh = listen_on(ip, &port);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
+	KTAP_EXPECT_RET(dmaplane_addr_parse(ip, port, &a), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &h), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_connect(dev_fd, h, &a, 10000),
+			-ECONNREFUSED);
+	info = ep_info(dev_fd, h);
+	KTAP_EXPECT(info.state == DMAPLANE_EP_ERROR &&
+		    info.error == -ECONNREFUSED, "state %u error %d",
+		    info.state, info.error);
+	/* A failed endpoint is not reused. */
+	KTAP_EXPECT_RET(dmaplane_ep_connect(dev_fd, h, &a, 10000), -EINVAL);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, h), 0);
+
+	/* Nobody at this address on the link: resolution gives up. */
+	KTAP_EXPECT_RET(dmaplane_addr_parse("10.77.0.250", 4791, &a), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &h), 0);
+	ret = dmaplane_ep_connect(dev_fd, h, &a, 2000);
+	KTAP_EXPECT(ret == -EHOSTUNREACH || ret == -ETIMEDOUT ||
+		    ret == -ENETUNREACH, "unreachable peer: %s",
+		    ktap_errname(ret));
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, h), 0);
+	KTAP_EXPECT(endpoints() == 0, "%llu endpoints left",
+		    (unsigned long long)endpoints());
+}
+
+/* Closing the file releases listeners, pending and connected endpoints. */
+static void close_releases_endpoints(void)
+{
+	const char *ip = rdma_ip();
+	int fd, report[2], go[2];
+	struct dmaplane_addr a;
+	uint32_t lh, ch;
+	char c;
+	pid_t pid;
+
+	if (!ip)
+		return;
+	fd = dmaplane_open();
+	KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
+	if (fd < 0)
+		return;
+	KTAP_EXPECT_RET(dmaplane_addr_parse(ip, 0, &a), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_create(fd, NULL, &lh), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_listen(fd, lh, 16, &a), 0);
+	KTAP_EXPECT_RET(pipe(report), 0);
+	KTAP_EXPECT_RET(pipe(go), 0);
+	pid = connector(ip, a.port, report[1], go[0], -ECONNRESET, -ECONNRESET,
+			fd);
+	KTAP_EXPECT_RET(dmaplane_ep_accept(fd, lh, 20000, &ch, NULL), 0);
+	KTAP_EXPECT(read(report[0], &c, 1) == 1, "");
+	close(fd);
+	KTAP_EXPECT(write(go[1], "d", 1) == 1, "");
+	child_ok(pid);
+	KTAP_EXPECT(endpoints() == 0, "%llu endpoints left after close",
+		    (unsigned long long)endpoints());
+	close(report[0]);
+	close(report[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
+/*
+ * Removing a soft-RoCE device with a connection and a listener on it:
+ * every endpoint on it fails with -ENODEV, the device leaves the list;
+ * adding it back brings it back.
+ */
 static void device_removal_is_tracked(void)
 {
-	char netdev[64], cmd[256], path[256], state[64] = "";
+	char netdev[64], cmd[256], path[256], state[64] = "", c;
 	struct dmaplane_rdma_device *devs = NULL;
-	uint32_t n = 0, during = 0, after = 0;
-	const char *name = NULL;
+	uint32_t n = 0, during = 0, after = 0, lh = 0, ch = 0;
+	int report[2] = { -1, -1 }, go[2] = { -1, -1 };
+	const char *name = NULL, *ip;
+	uint16_t port = 0;
+	pid_t pid = -1;
 
 	KTAP_EXPECT_RET(dmaplane_rdma_devices(dev_fd, &devs, &n), 0);
 	for (uint32_t i = 0; i < n && !name; i++)
@@ -185,8 +467,38 @@ static void device_removal_is_tracked(void)
 		free(devs);
 		return;
 	}
+	/* A live connection on it (loopback), and a listener. */
+	ip = getenv("DP_GUEST_IP");
+	if (ip) {
+		lh = listen_on(ip, &port);
+		KTAP_EXPECT_RET(pipe(report), 0);
+		KTAP_EXPECT_RET(pipe(go), 0);
+		pid = connector(ip, port, report[1], go[0], -ENODEV, -ENODEV,
+				-1);
+		KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, lh, 20000, &ch, NULL),
+				0);
+		KTAP_EXPECT(read(report[0], &c, 1) == 1, "");
+	}
 	snprintf(cmd, sizeof(cmd), "rdma link delete %s", name);
 	KTAP_EXPECT(system(cmd) == 0, "%s failed", cmd);
+	if (ip) {
+		/* Every endpoint on the device is told: -ENODEV, nothing hangs. */
+		KTAP_EXPECT(write(go[1], "d", 1) == 1, "");
+		child_ok(pid);
+		for (int i = 0; i < 300 && ep_info(dev_fd, ch).error != -ENODEV;
+		     i++)
+			usleep(100 * 1000);
+		KTAP_EXPECT(ep_info(dev_fd, ch).error == -ENODEV &&
+			    ep_info(dev_fd, lh).error == -ENODEV,
+			    "after removal: accepted %d, listener %d",
+			    ep_info(dev_fd, ch).error, ep_info(dev_fd, lh).error);
+		KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, ch), 0);
+		KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
+		KTAP_EXPECT(endpoints() == 0, "%llu endpoints left",
+			    (unsigned long long)endpoints());
+		for (int i = 0; i < 4; i++)
+			close(i < 2 ? report[i] : go[i - 2]);
+	}
 	KTAP_EXPECT(!listed(name, &during), "%s still listed after delete",
 		    name);
 	KTAP_EXPECT(during == n - 1, "%u devices after delete, was %u", during,
@@ -212,6 +524,10 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(open_device),
 	KTAP_CASE(devices_match_sysfs),
 	KTAP_CASE(devices_rejects_bad_input),
+	KTAP_CASE(endpoint_rejects_bad_input),
+	KTAP_CASE(loopback_connect_accept),
+	KTAP_CASE(connect_failures_are_reported),
+	KTAP_CASE(close_releases_endpoints),
 	KTAP_CASE(device_removal_is_tracked),
 };
 

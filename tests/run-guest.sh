@@ -22,7 +22,7 @@ setup_failed() {
 	exit 1
 }
 
-modprobe ib_core || setup_failed "modprobe_ib_core"
+modprobe -a ib_core rdma_cm || setup_failed "modprobe_ib_core_rdma_cm"
 if [ ! -e /sys/module/dmaplane ]; then
 	insmod "$DMAPLANE_KO" || setup_failed "insmod_dmaplane"
 fi

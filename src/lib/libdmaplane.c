@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1 OR BSD-2-Clause
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -220,6 +221,86 @@ int dmaplane_rdma_devices(int fd, struct dmaplane_rdma_device **devs,
 	}
 }
 
+int dmaplane_addr_parse(const char *ip, uint16_t port, struct dmaplane_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->port = port;
+	if (inet_pton(AF_INET, ip, a->addr) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, a->addr) == 1)
+		a->family = AF_INET6;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int dmaplane_ep_create(int fd, const struct dmaplane_ep_create *p,
+		       uint32_t *handle)
+{
+	struct dmaplane_ep_create req = { 0 };
+	int ret;
+
+	if (p)
+		req = *p;
+	ret = dmaplane_ioctl(fd, DMAPLANE_IOC_ENDPOINT_CREATE, &req);
+	if (!ret)
+		*handle = req.handle;
+	return ret;
+}
+
+int dmaplane_ep_destroy(int fd, uint32_t handle)
+{
+	struct dmaplane_handle_op op = { .handle = handle };
+
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_ENDPOINT_DESTROY, &op);
+}
+
+int dmaplane_ep_listen(int fd, uint32_t handle, uint32_t backlog,
+		       struct dmaplane_addr *a)
+{
+	struct dmaplane_ep_listen req = {
+		.handle = handle, .backlog = backlog, .addr = *a,
+	};
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_ENDPOINT_LISTEN, &req);
+
+	if (!ret)
+		*a = req.addr;
+	return ret;
+}
+
+int dmaplane_ep_connect(int fd, uint32_t handle, const struct dmaplane_addr *a,
+			uint32_t timeout_ms)
+{
+	struct dmaplane_ep_connect req = {
+		.handle = handle, .timeout_ms = timeout_ms, .addr = *a,
+	};
+
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_ENDPOINT_CONNECT, &req);
+}
+
+int dmaplane_ep_accept(int fd, uint32_t listener, uint32_t timeout_ms,
+		       uint32_t *handle, struct dmaplane_addr *peer)
+{
+	struct dmaplane_ep_accept req = {
+		.handle = listener, .timeout_ms = timeout_ms,
+	};
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_ENDPOINT_ACCEPT, &req);
+
+	if (!ret) {
+		*handle = req.new_handle;
+		if (peer)
+			*peer = req.peer;
+	}
+	return ret;
+}
+
+int dmaplane_ep_info(int fd, uint32_t handle, struct dmaplane_ep_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->handle = handle;
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_ENDPOINT_INFO, info);
+}
+
 const char *dmaplane_cap_name(uint64_t cap)
 {
 	switch (cap) {
@@ -243,6 +324,8 @@ const char *dmaplane_cap_name(uint64_t cap)
 		return "dmabuf";
 	case DMAPLANE_CAP_RDMA_DEVICES:
 		return "rdma_devices";
+	case DMAPLANE_CAP_ENDPOINTS:
+		return "endpoints";
 	default:
 		return NULL;
 	}

@@ -65,6 +65,21 @@ int dmaplane_buffer_revoke(int fd, uint32_t handle, uint32_t *exports);
 int dmaplane_rdma_devices(int fd, struct dmaplane_rdma_device **devs,
 			  uint32_t *n);
 
+/* "10.77.0.1" or an IPv6 literal and a port into *@a; -EINVAL if neither. */
+int dmaplane_addr_parse(const char *ip, uint16_t port, struct dmaplane_addr *a);
+/* ENDPOINT_CREATE with *@p (NULL: defaults); *@handle receives it. */
+int dmaplane_ep_create(int fd, const struct dmaplane_ep_create *p,
+		       uint32_t *handle);
+int dmaplane_ep_destroy(int fd, uint32_t handle);
+/* Listen on @a (port 0: any); the bound port is written back into @a. */
+int dmaplane_ep_listen(int fd, uint32_t handle, uint32_t backlog,
+		       struct dmaplane_addr *a);
+int dmaplane_ep_connect(int fd, uint32_t handle, const struct dmaplane_addr *a,
+			uint32_t timeout_ms);
+int dmaplane_ep_accept(int fd, uint32_t listener, uint32_t timeout_ms,
+		       uint32_t *handle, struct dmaplane_addr *peer);
+int dmaplane_ep_info(int fd, uint32_t handle, struct dmaplane_ep_info *info);
+
 /* Name of one DMAPLANE_CAP_* bit, or NULL for a bit this library predates. */
 const char *dmaplane_cap_name(uint64_t cap);
 

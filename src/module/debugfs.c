@@ -75,6 +75,8 @@ static int dmaplane_info_show(struct seq_file *m, void *unused)
 	seq_printf(m, "exports: %d\n", atomic_read(&dmaplane_stats.exports));
 	seq_printf(m, "attachments: %d\n",
 		   atomic_read(&dmaplane_stats.attachments));
+	seq_printf(m, "endpoints: %d\n",
+		   atomic_read(&dmaplane_stats.endpoints));
 	for (i = 0; i < ARRAY_SIZE(dmaplane_counters); i++)
 		seq_printf(m, "%s: %lld\n", dmaplane_counters[i].name,
 			   atomic64_read(dmaplane_counters[i].value));

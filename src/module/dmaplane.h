@@ -44,12 +44,14 @@ struct dmaplane_stats {
 	atomic_t attachments;		/* devices attached to them */
 	atomic64_t revocations;		/* imports told their memory moved */
 	atomic64_t released_attached;	/* exports released with attachments */
+	atomic_t endpoints;		/* live RDMA endpoints */
 };
 
 extern struct dmaplane_stats dmaplane_stats;
 
 enum dmaplane_obj_type {
 	DMAPLANE_OBJ_BUFFER = 1,
+	DMAPLANE_OBJ_ENDPOINT,
 };
 
 struct dmaplane_obj;
@@ -278,6 +280,22 @@ int dmaplane_import_mmap(struct dmaplane_buffer *buf,
 			 struct vm_area_struct *vma);
 void dmaplane_import_release(struct dmaplane_buffer *buf);
 unsigned int dmaplane_import_segments(struct dmaplane_buffer *buf);
+
+/* rdma_ep.c */
+int dmaplane_ep_init(void);
+void dmaplane_ep_exit(void);
+int dmaplane_ioc_ep_create(struct dmaplane_ctx *ctx, void *arg,
+			   struct dmaplane_commit *commit);
+int dmaplane_ioc_ep_destroy(struct dmaplane_ctx *ctx, void *arg,
+			    struct dmaplane_commit *commit);
+int dmaplane_ioc_ep_listen(struct dmaplane_ctx *ctx, void *arg,
+			   struct dmaplane_commit *commit);
+int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
+			    struct dmaplane_commit *commit);
+int dmaplane_ioc_ep_accept(struct dmaplane_ctx *ctx, void *arg,
+			   struct dmaplane_commit *commit);
+int dmaplane_ioc_ep_info(struct dmaplane_ctx *ctx, void *arg,
+			 struct dmaplane_commit *commit);
 
 /* dma_dev.c */
 int dmaplane_dma_init(void);

@@ -72,6 +72,18 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 		       struct dmaplane_revoke, reserved),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_RDMA_DEVICES, dmaplane_ioc_rdma_devices,
 		       struct dmaplane_rdma_devices, devices_ptr),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_CREATE, dmaplane_ioc_ep_create,
+		       struct dmaplane_ep_create, reserved),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_DESTROY, dmaplane_ioc_ep_destroy,
+		       struct dmaplane_handle_op, flags),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_LISTEN, dmaplane_ioc_ep_listen,
+		       struct dmaplane_ep_listen, addr),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_CONNECT, dmaplane_ioc_ep_connect,
+		       struct dmaplane_ep_connect, addr),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_ACCEPT, dmaplane_ioc_ep_accept,
+		       struct dmaplane_ep_accept, peer),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_INFO, dmaplane_ioc_ep_info,
+		       struct dmaplane_ep_info, peer),
 };
 
 /*

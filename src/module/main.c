@@ -38,7 +38,8 @@ void dmaplane_fill_info(struct dmaplane_info *info)
 			     DMAPLANE_CAP_BUFFER_COHERENT |
 			     DMAPLANE_CAP_BUFFER_HUGE | DMAPLANE_CAP_BUFFER_USER |
 			     DMAPLANE_CAP_MMAP | DMAPLANE_CAP_TOPOLOGY |
-			     DMAPLANE_CAP_DMABUF | DMAPLANE_CAP_RDMA_DEVICES;
+			     DMAPLANE_CAP_DMABUF | DMAPLANE_CAP_RDMA_DEVICES |
+			     DMAPLANE_CAP_ENDPOINTS;
 	if (IS_ENABLED(CONFIG_NUMA))
 		info->capabilities |= DMAPLANE_CAP_NUMA;
 	info->numa_nodes_online = num_online_nodes();
@@ -108,15 +109,21 @@ static int __init dmaplane_init(void)
 	if (ret)
 		goto err_dma;
 
-	ret = misc_register(&dmaplane_miscdev);
+	ret = dmaplane_ep_init();
 	if (ret)
 		goto err_rdma;
+
+	ret = misc_register(&dmaplane_miscdev);
+	if (ret)
+		goto err_ep;
 
 	dmaplane_debugfs_init();
 	pr_info("dmaplane: version %s, uapi %d\n", DMAPLANE_MODULE_VERSION,
 		DMAPLANE_UAPI_VERSION);
 	return 0;
 
+err_ep:
+	dmaplane_ep_exit();
 err_rdma:
 	dmaplane_rdma_exit();
 err_dma:
@@ -128,6 +135,7 @@ static void __exit dmaplane_exit(void)
 {
 	dmaplane_debugfs_exit();
 	misc_deregister(&dmaplane_miscdev);
+	dmaplane_ep_exit();
 	dmaplane_rdma_exit();
 	dmaplane_dma_exit();
 }

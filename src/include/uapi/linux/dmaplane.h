@@ -40,6 +40,7 @@
 #define DMAPLANE_CAP_TOPOLOGY		_BITULL(7) /* GET_TOPOLOGY, NUMA_BENCH */
 #define DMAPLANE_CAP_DMABUF		_BITULL(8) /* uapi 3: EXPORT/IMPORT_DMABUF, REVOKE */
 #define DMAPLANE_CAP_RDMA_DEVICES	_BITULL(9) /* RDMA_DEVICES */
+#define DMAPLANE_CAP_ENDPOINTS		_BITULL(10) /* ENDPOINT_* (rdma_cm, RC) */
 
 #define DMAPLANE_VERSION_LEN	32
 
@@ -506,6 +507,135 @@ struct dmaplane_rdma_devices {
 
 #define DMAPLANE_RDMA_DEVICES_VALID_FLAGS	0U
 
+/* An IPv4 or IPv6 address and port, as rdma_cm takes them. */
+struct dmaplane_addr {
+	__u16 family;		/* AF_INET or AF_INET6 */
+	__u16 port;		/* host byte order; 0 = any (listen) */
+	__u32 scope_id;		/* IPv6 link-local scope, else 0 */
+	__u8 addr[16];		/* IPv4 in the first 4 bytes, network order */
+};
+
+/* Endpoint states (ENDPOINT_INFO). */
+enum dmaplane_ep_state {
+	DMAPLANE_EP_IDLE = 0,
+	DMAPLANE_EP_LISTENING = 1,
+	DMAPLANE_EP_CONNECTING = 2,
+	DMAPLANE_EP_CONNECTED = 3,
+	DMAPLANE_EP_DISCONNECTED = 4,	/* the peer went away */
+	DMAPLANE_EP_ERROR = 5,		/* see error */
+};
+
+#define DMAPLANE_EP_DEPTH_DEFAULT	128
+#define DMAPLANE_EP_DEPTH_MAX		4096
+#define DMAPLANE_EP_TIMEOUT_DEFAULT_MS	5000
+#define DMAPLANE_EP_TIMEOUT_MAX_MS	60000
+
+/**
+ * struct dmaplane_ep_create - DMAPLANE_IOC_ENDPOINT_CREATE: an RC endpoint
+ * (rdma_cm id; PD, CQ and QP once it is connected) owned by this file.
+ * @flags:	in: must be 0
+ * @handle:	out: endpoint handle
+ * @send_depth: in: send queue depth, 0 = DMAPLANE_EP_DEPTH_DEFAULT,
+ *		at most DMAPLANE_EP_DEPTH_MAX (and the device's max_qp_wr)
+ * @recv_depth: in: receive queue depth, the same rules
+ * @timeout_ms:	in: for address and route resolution, 0 = default, at most
+ *		DMAPLANE_EP_TIMEOUT_MAX_MS
+ * @retry_count: in: transport retries before a peer is declared dead,
+ *		0..7 (0 = 7)
+ * @rnr_retry_count: in: receiver-not-ready retries, 0..7 (7 = infinite;
+ *		0 = 7)
+ * @reserved:	must be 0
+ */
+struct dmaplane_ep_create {
+	__u32 flags;
+	__u32 handle;
+	__u32 send_depth;
+	__u32 recv_depth;
+	__u32 timeout_ms;
+	__u8 retry_count;
+	__u8 rnr_retry_count;
+	__u16 reserved;
+};
+
+#define DMAPLANE_EP_CREATE_VALID_FLAGS	0U
+
+/**
+ * struct dmaplane_ep_listen - DMAPLANE_IOC_ENDPOINT_LISTEN
+ * @handle:	in: an idle endpoint of this file
+ * @backlog:	in: connection requests queued before ENDPOINT_ACCEPT, 1..1024
+ * @addr:	in: local address to bind (port 0: any); out: the bound port
+ *
+ * Errors: -ENOENT, -EINVAL (not idle, bad family, backlog), -EADDRINUSE,
+ * -EADDRNOTAVAIL (no RDMA device serves the address).
+ */
+struct dmaplane_ep_listen {
+	__u32 handle;
+	__u32 backlog;
+	struct dmaplane_addr addr;
+};
+
+/**
+ * struct dmaplane_ep_connect - DMAPLANE_IOC_ENDPOINT_CONNECT: resolve,
+ * connect and wait until established.
+ * @handle:	in: an idle endpoint of this file
+ * @timeout_ms:	in: for the whole connection, 0 = the endpoint's timeout
+ * @addr:	in: the listener's address
+ *
+ * Errors: -ENOENT, -EINVAL, -ECONNREFUSED (nobody listens), -ETIMEDOUT,
+ * -EHOSTUNREACH / -ENETUNREACH (address or route resolution failed),
+ * -ENODEV (the RDMA device went away), -EINTR (a signal: the endpoint is
+ * left in ERROR). A failed endpoint is not reusable: destroy it.
+ */
+struct dmaplane_ep_connect {
+	__u32 handle;
+	__u32 timeout_ms;
+	struct dmaplane_addr addr;
+};
+
+/**
+ * struct dmaplane_ep_accept - DMAPLANE_IOC_ENDPOINT_ACCEPT: wait for a
+ * connection request on a listening endpoint, accept it as a new
+ * endpoint of this file and wait until it is established.
+ * @handle:	in: a listening endpoint
+ * @timeout_ms:	in: how long to wait for a request, 0 = the listener's
+ * @new_handle:	out: the connected endpoint
+ * @reserved:	must be 0
+ * @peer:	out: the peer's address
+ *
+ * Errors: -ENOENT, -EINVAL (not listening), -ETIMEDOUT, -EINTR,
+ * -ECONNABORTED (the peer gave up before it was established), -ENODEV.
+ */
+struct dmaplane_ep_accept {
+	__u32 handle;
+	__u32 timeout_ms;
+	__u32 new_handle;
+	__u32 reserved;
+	struct dmaplane_addr peer;
+};
+
+/**
+ * struct dmaplane_ep_info - DMAPLANE_IOC_ENDPOINT_INFO
+ * @handle:	in: an endpoint of this file
+ * @state:	out: enum dmaplane_ep_state
+ * @error:	out: 0, or the -errno that ended it
+ * @device_index: out: the RDMA device's index, or -1 before resolution
+ * @qp_num:	out: its QP number, 0 without a QP
+ * @send_depth, @recv_depth: out: queue depths
+ * @local, @peer: out: addresses (zero until known)
+ */
+struct dmaplane_ep_info {
+	__u32 handle;
+	__u32 state;
+	__s32 error;
+	__s32 device_index;
+	__u32 qp_num;
+	__u32 send_depth;
+	__u32 recv_depth;
+	__u32 reserved;
+	struct dmaplane_addr local;
+	struct dmaplane_addr peer;
+};
+
 #define DMAPLANE_IOC_GET_INFO \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x00, struct dmaplane_info)
 #define DMAPLANE_IOC_ECHO \
@@ -530,5 +660,17 @@ struct dmaplane_rdma_devices {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x0a, struct dmaplane_revoke)
 #define DMAPLANE_IOC_RDMA_DEVICES \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x0b, struct dmaplane_rdma_devices)
+#define DMAPLANE_IOC_ENDPOINT_CREATE \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0c, struct dmaplane_ep_create)
+#define DMAPLANE_IOC_ENDPOINT_DESTROY \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0d, struct dmaplane_handle_op)
+#define DMAPLANE_IOC_ENDPOINT_LISTEN \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0e, struct dmaplane_ep_listen)
+#define DMAPLANE_IOC_ENDPOINT_CONNECT \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x0f, struct dmaplane_ep_connect)
+#define DMAPLANE_IOC_ENDPOINT_ACCEPT \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x10, struct dmaplane_ep_accept)
+#define DMAPLANE_IOC_ENDPOINT_INFO \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x11, struct dmaplane_ep_info)
 
 #endif /* _UAPI_LINUX_DMAPLANE_H */

@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * RDMA endpoints: one RC connection each, made with the kernel's rdma_cm
+ * by address (resolve address and route, connect; or bind, listen,
+ * accept), in the style of nvme-rdma and rtrs. Each endpoint owns its
+ * rdma_cm id and, once a device is known, its PD, CQ and QP.
+ *
+ * The CM event handler only records what happened and wakes waiters; it
+ * never tears anything down itself and never lets the CM destroy an id.
+ * Everything that sleeps on the CM (the ioctls) and every teardown run
+ * under the endpoint's op_lock, which the handler never takes. When a
+ * device goes away (DEVICE_REMOVAL), the endpoint is marked -ENODEV,
+ * waiters wake, and a work item tears it down so the CM can finish
+ * removing the device.
+ */
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/slab.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <net/net_namespace.h>
+#include <rdma/rdma_cm.h>
+
+#include "dmaplane.h"
+
+/*
+ * @lock covers @state, @error, @events, @pending and @cm_id's pointer
+ * value; @op_lock serialises operations that sleep on the CM and the
+ * teardown of @cm_id, @qp resources, @pd and @cq.
+ */
+struct dmaplane_ep {
+	struct dmaplane_obj obj;
+	struct mutex op_lock;
+	spinlock_t lock;
+	wait_queue_head_t wq;
+	struct rdma_cm_id *cm_id;
+	struct ib_pd *pd;
+	struct ib_cq *cq;
+	u32 state;
+	int error;
+	u32 events;			/* BIT(RDMA_CM_EVENT_*) seen */
+	struct list_head pending;	/* listener: requests not accepted */
+	struct list_head pending_node;
+	struct work_struct remove_work;
+	struct dmaplane_ep_create params;
+};
+
+static struct workqueue_struct *dmaplane_ep_wq;
+
+static void dmaplane_ep_release(struct dmaplane_obj *obj);
+
+static const struct dmaplane_obj_ops dmaplane_ep_ops = {
+	.release = dmaplane_ep_release,
+};
+
+static void dmaplane_ep_get(struct dmaplane_ep *ep)
+{
+	kref_get(&ep->obj.ref);
+}
+
+static void dmaplane_ep_put(struct dmaplane_ep *ep)
+{
+	dmaplane_obj_put(&ep->obj);
+}
+
+/* Mark the endpoint failed with @error (the first error wins) and wake. */
+static void dmaplane_ep_fail(struct dmaplane_ep *ep, int error)
+{
+	spin_lock(&ep->lock);
+	if (!ep->error) {
+		ep->error = error;
+		ep->state = DMAPLANE_EP_ERROR;
+	}
+	spin_unlock(&ep->lock);
+	wake_up_all(&ep->wq);
+}
+
+/* Free the QP, CQ, PD and the cm id. op_lock held. */
+static void dmaplane_ep_teardown(struct dmaplane_ep *ep)
+{
+	struct rdma_cm_id *id;
+
+	spin_lock(&ep->lock);
+	id = ep->cm_id;
+	ep->cm_id = NULL;
+	spin_unlock(&ep->lock);
+	if (!id)
+		return;
+	if (id->qp) {
+		rdma_disconnect(id);
+		rdma_destroy_qp(id);
+	}
+	if (ep->cq)
+		ib_free_cq(ep->cq);
+	if (ep->pd)
+		ib_dealloc_pd(ep->pd);
+	ep->cq = NULL;
+	ep->pd = NULL;
+	rdma_destroy_id(id);
+}
+
+static void dmaplane_ep_remove_work(struct work_struct *work)
+{
+	struct dmaplane_ep *ep = container_of(work, struct dmaplane_ep,
+					      remove_work);
+
+	mutex_lock(&ep->op_lock);
+	dmaplane_ep_teardown(ep);
+	mutex_unlock(&ep->op_lock);
+	dmaplane_ep_put(ep);
+}
+
+static int dmaplane_ep_handler(struct rdma_cm_id *id,
+			       struct rdma_cm_event *ev);
+
+static struct dmaplane_ep *dmaplane_ep_alloc(const struct dmaplane_ep_create *p)
+{
+	struct dmaplane_ep *ep = kzalloc(sizeof(*ep), GFP_KERNEL_ACCOUNT);
+
+	if (!ep)
+		return NULL;
+	dmaplane_obj_init(&ep->obj, DMAPLANE_OBJ_ENDPOINT, &dmaplane_ep_ops);
+	mutex_init(&ep->op_lock);
+	spin_lock_init(&ep->lock);
+	init_waitqueue_head(&ep->wq);
+	INIT_LIST_HEAD(&ep->pending);
+	INIT_LIST_HEAD(&ep->pending_node);
+	INIT_WORK(&ep->remove_work, dmaplane_ep_remove_work);
+	ep->params = *p;
+	atomic_inc(&dmaplane_stats.endpoints);
+	return ep;
+}
+
+/* A listener got a request: a new endpoint waits for ENDPOINT_ACCEPT. */
+static int dmaplane_ep_request(struct dmaplane_ep *listener,
+			       struct rdma_cm_id *id)
+{
+	struct dmaplane_ep *child = dmaplane_ep_alloc(&listener->params);
+
+	if (!child)
+		return -ENOMEM;	/* the CM rejects and destroys the id */
+	child->cm_id = id;
+	child->state = DMAPLANE_EP_CONNECTING;
+	id->context = child;
+	spin_lock(&listener->lock);
+	list_add_tail(&child->pending_node, &listener->pending);
+	spin_unlock(&listener->lock);
+	wake_up_all(&listener->wq);
+	return 0;
+}
+
+static int dmaplane_ep_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
+{
+	struct dmaplane_ep *ep = id->context;
+
+	if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
+		return dmaplane_ep_request(ep, id);
+
+	switch (ev->event) {
+	case RDMA_CM_EVENT_ESTABLISHED:
+		spin_lock(&ep->lock);
+		if (!ep->error)
+			ep->state = DMAPLANE_EP_CONNECTED;
+		spin_unlock(&ep->lock);
+		break;
+	case RDMA_CM_EVENT_ADDR_ERROR:
+		dmaplane_ep_fail(ep, ev->status == -ETIMEDOUT ? -ETIMEDOUT :
+				 -EHOSTUNREACH);
+		break;
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+	case RDMA_CM_EVENT_UNREACHABLE:
+		dmaplane_ep_fail(ep, -ENETUNREACH);
+		break;
+	case RDMA_CM_EVENT_CONNECT_ERROR:
+		dmaplane_ep_fail(ep, -ECONNABORTED);
+		break;
+	case RDMA_CM_EVENT_REJECTED:
+		dmaplane_ep_fail(ep, -ECONNREFUSED);
+		break;
+	case RDMA_CM_EVENT_DISCONNECTED:
+		spin_lock(&ep->lock);
+		if (!ep->error) {
+			ep->error = -ECONNRESET;
+			ep->state = DMAPLANE_EP_DISCONNECTED;
+		}
+		spin_unlock(&ep->lock);
+		break;
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		/* Stronger than whatever ended it before: the device is gone. */
+		spin_lock(&ep->lock);
+		ep->error = -ENODEV;
+		ep->state = DMAPLANE_EP_ERROR;
+		spin_unlock(&ep->lock);
+		/* The CM waits for this id to go: tear down off this thread. */
+		dmaplane_ep_get(ep);
+		if (!queue_work(dmaplane_ep_wq, &ep->remove_work))
+			dmaplane_ep_put(ep);
+		break;
+	default:
+		break;
+	}
+	spin_lock(&ep->lock);
+	ep->events |= BIT(ev->event);
+	spin_unlock(&ep->lock);
+	wake_up_all(&ep->wq);
+	return 0;
+}
+
+/* Wait for CM event @event, the endpoint's failure, a signal or @ms. */
+static int dmaplane_ep_wait(struct dmaplane_ep *ep, u32 event, u32 ms)
+{
+	long left;
+
+	left = wait_event_interruptible_timeout(ep->wq,
+						READ_ONCE(ep->events) & BIT(event) ||
+						READ_ONCE(ep->error),
+						msecs_to_jiffies(ms));
+	if (left < 0) {
+		dmaplane_ep_fail(ep, -EINTR);
+		return -EINTR;
+	}
+	if (READ_ONCE(ep->error))
+		return READ_ONCE(ep->error);
+	if (!left) {
+		dmaplane_ep_fail(ep, -ETIMEDOUT);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* PD, CQ and RC QP on the device the cm id resolved to. op_lock held. */
+static int dmaplane_ep_create_qp(struct dmaplane_ep *ep)
+{
+	struct rdma_cm_id *id = ep->cm_id;
+	struct ib_qp_init_attr attr = {
+		.cap = {
+			.max_send_wr = ep->params.send_depth,
+			.max_recv_wr = ep->params.recv_depth,
+			.max_send_sge = 1,
+			.max_recv_sge = 1,
+		},
+		.sq_sig_type = IB_SIGNAL_REQ_WR,
+		.qp_type = IB_QPT_RC,
+	};
+	u32 max_wr = id->device->attrs.max_qp_wr;
+
+	if (ep->params.send_depth > max_wr || ep->params.recv_depth > max_wr)
+		return -EINVAL;
+	ep->pd = ib_alloc_pd(id->device, 0);
+	if (IS_ERR(ep->pd)) {
+		int ret = PTR_ERR(ep->pd);
+
+		ep->pd = NULL;
+		return ret;
+	}
+	ep->cq = ib_alloc_cq(id->device, ep, ep->params.send_depth +
+			     ep->params.recv_depth, 0, IB_POLL_WORKQUEUE);
+	if (IS_ERR(ep->cq)) {
+		int ret = PTR_ERR(ep->cq);
+
+		ep->cq = NULL;
+		return ret;
+	}
+	attr.send_cq = ep->cq;
+	attr.recv_cq = ep->cq;
+	return rdma_create_qp(id, ep->pd, &attr);
+}
+
+static void dmaplane_ep_conn_param(struct dmaplane_ep *ep,
+				   struct rdma_conn_param *param)
+{
+	memset(param, 0, sizeof(*param));
+	param->retry_count = ep->params.retry_count;
+	param->rnr_retry_count = ep->params.rnr_retry_count;
+	param->responder_resources = 1;
+	param->initiator_depth = 1;
+}
+
+static int dmaplane_addr_to_sockaddr(const struct dmaplane_addr *a,
+				     struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(a->port);
+		memcpy(&in->sin_addr, a->addr, 4);
+		return 0;
+	}
+	if (a->family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(a->port);
+		in6->sin6_scope_id = a->scope_id;
+		memcpy(&in6->sin6_addr, a->addr, 16);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static void dmaplane_sockaddr_to_addr(const struct sockaddr *sa,
+				      struct dmaplane_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		a->family = AF_INET;
+		a->port = ntohs(in->sin_port);
+		memcpy(a->addr, &in->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 =
+			(const struct sockaddr_in6 *)sa;
+
+		a->family = AF_INET6;
+		a->port = ntohs(in6->sin6_port);
+		a->scope_id = in6->sin6_scope_id;
+		memcpy(a->addr, &in6->sin6_addr, 16);
+	}
+}
+
+static struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx,
+					      u32 handle)
+{
+	struct dmaplane_obj *obj;
+
+	obj = dmaplane_ctx_lookup(ctx, handle, DMAPLANE_OBJ_ENDPOINT);
+	return obj ? container_of(obj, struct dmaplane_ep, obj) : NULL;
+}
+
+/* Take an idle endpoint into @next, or -EINVAL. op_lock held. */
+static int dmaplane_ep_leave_idle(struct dmaplane_ep *ep, u32 next)
+{
+	int ret = 0;
+
+	spin_lock(&ep->lock);
+	if (ep->state != DMAPLANE_EP_IDLE || !ep->cm_id)
+		ret = -EINVAL;
+	else
+		ep->state = next;
+	spin_unlock(&ep->lock);
+	return ret;
+}
+
+static int dmaplane_ep_check_params(struct dmaplane_ep_create *p)
+{
+	if (p->flags & ~DMAPLANE_EP_CREATE_VALID_FLAGS || p->reserved ||
+	    p->send_depth > DMAPLANE_EP_DEPTH_MAX ||
+	    p->recv_depth > DMAPLANE_EP_DEPTH_MAX ||
+	    p->timeout_ms > DMAPLANE_EP_TIMEOUT_MAX_MS ||
+	    p->retry_count > 7 || p->rnr_retry_count > 7)
+		return -EINVAL;
+	if (!p->send_depth)
+		p->send_depth = DMAPLANE_EP_DEPTH_DEFAULT;
+	if (!p->recv_depth)
+		p->recv_depth = DMAPLANE_EP_DEPTH_DEFAULT;
+	if (!p->timeout_ms)
+		p->timeout_ms = DMAPLANE_EP_TIMEOUT_DEFAULT_MS;
+	if (!p->retry_count)
+		p->retry_count = 7;
+	if (!p->rnr_retry_count)
+		p->rnr_retry_count = 7;
+	return 0;
+}
+
+int dmaplane_ioc_ep_create(struct dmaplane_ctx *ctx, void *arg,
+			   struct dmaplane_commit *commit)
+{
+	struct dmaplane_ep_create *req = arg;
+	struct dmaplane_ep *ep;
+	struct rdma_cm_id *id;
+	int ret;
+
+	ret = dmaplane_ep_check_params(req);
+	if (ret)
+		return ret;
+	ep = dmaplane_ep_alloc(req);
+	if (!ep)
+		return -ENOMEM;
+	id = rdma_create_id(&init_net, dmaplane_ep_handler, ep, RDMA_PS_TCP,
+			    IB_QPT_RC);
+	if (IS_ERR(id)) {
+		dmaplane_ep_put(ep);
+		return PTR_ERR(id);
+	}
+	ep->cm_id = id;
+	ret = dmaplane_ctx_reserve(ctx, &ep->obj);
+	if (ret) {
+		dmaplane_ep_put(ep);
+		return ret;
+	}
+	req->handle = ep->obj.handle;
+	commit->created = &ep->obj;
+	return 0;
+}
+
+int dmaplane_ioc_ep_destroy(struct dmaplane_ctx *ctx, void *arg,
+			    struct dmaplane_commit *commit)
+{
+	struct dmaplane_handle_op *op = arg;
+
+	if (op->flags & ~DMAPLANE_HANDLE_OP_VALID_FLAGS)
+		return -EINVAL;
+	return dmaplane_ctx_remove(ctx, op->handle, DMAPLANE_OBJ_ENDPOINT);
+}
+
+int dmaplane_ioc_ep_listen(struct dmaplane_ctx *ctx, void *arg,
+			   struct dmaplane_commit *commit)
+{
+	struct dmaplane_ep_listen *req = arg;
+	struct sockaddr_storage ss;
+	struct dmaplane_ep *ep;
+	int ret;
+
+	if (!req->backlog || req->backlog > 1024)
+		return -EINVAL;
+	ret = dmaplane_addr_to_sockaddr(&req->addr, &ss);
+	if (ret)
+		return ret;
+	ep = dmaplane_ep_lookup(ctx, req->handle);
+	if (!ep)
+		return -ENOENT;
+	mutex_lock(&ep->op_lock);
+	ret = dmaplane_ep_leave_idle(ep, DMAPLANE_EP_LISTENING);
+	if (!ret)
+		ret = rdma_bind_addr(ep->cm_id, (struct sockaddr *)&ss);
+	if (!ret)
+		ret = rdma_listen(ep->cm_id, req->backlog);
+	if (!ret)
+		dmaplane_sockaddr_to_addr((struct sockaddr *)
+					  &ep->cm_id->route.addr.src_addr,
+					  &req->addr);
+	else if (ret != -EINVAL)
+		dmaplane_ep_fail(ep, ret);
+	mutex_unlock(&ep->op_lock);
+	dmaplane_ep_put(ep);
+	return ret;
+}
+
+int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
+			    struct dmaplane_commit *commit)
+{
+	struct dmaplane_ep_connect *req = arg;
+	struct rdma_conn_param param;
+	struct sockaddr_storage ss;
+	struct dmaplane_ep *ep;
+	u32 ms;
+	int ret;
+
+	if (req->timeout_ms > DMAPLANE_EP_TIMEOUT_MAX_MS)
+		return -EINVAL;
+	ret = dmaplane_addr_to_sockaddr(&req->addr, &ss);
+	if (ret)
+		return ret;
+	ep = dmaplane_ep_lookup(ctx, req->handle);
+	if (!ep)
+		return -ENOENT;
+	ms = req->timeout_ms ? req->timeout_ms : ep->params.timeout_ms;
+	mutex_lock(&ep->op_lock);
+	ret = dmaplane_ep_leave_idle(ep, DMAPLANE_EP_CONNECTING);
+	if (ret)
+		goto out;
+	ret = rdma_resolve_addr(ep->cm_id, NULL, (struct sockaddr *)&ss, ms);
+	if (!ret)
+		ret = dmaplane_ep_wait(ep, RDMA_CM_EVENT_ADDR_RESOLVED, ms);
+	if (!ret)
+		ret = rdma_resolve_route(ep->cm_id, ms);
+	if (!ret)
+		ret = dmaplane_ep_wait(ep, RDMA_CM_EVENT_ROUTE_RESOLVED, ms);
+	if (!ret)
+		ret = dmaplane_ep_create_qp(ep);
+	if (!ret) {
+		dmaplane_ep_conn_param(ep, &param);
+		ret = rdma_connect(ep->cm_id, &param);
+	}
+	if (!ret)
+		ret = dmaplane_ep_wait(ep, RDMA_CM_EVENT_ESTABLISHED, ms);
+	if (ret)
+		dmaplane_ep_fail(ep, ret);
+out:
+	mutex_unlock(&ep->op_lock);
+	dmaplane_ep_put(ep);
+	return ret;
+}
+
+/* The oldest request on @listener, or NULL; the list's reference moves. */
+static struct dmaplane_ep *dmaplane_ep_dequeue(struct dmaplane_ep *listener)
+{
+	struct dmaplane_ep *child;
+
+	spin_lock(&listener->lock);
+	child = list_first_entry_or_null(&listener->pending, struct dmaplane_ep,
+					 pending_node);
+	if (child)
+		list_del_init(&child->pending_node);
+	spin_unlock(&listener->lock);
+	return child;
+}
+
+static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms)
+{
+	struct rdma_conn_param param;
+	int ret;
+
+	mutex_lock(&child->op_lock);
+	ret = READ_ONCE(child->error);
+	if (!ret && !child->cm_id)
+		ret = -ECONNABORTED;
+	if (!ret)
+		ret = dmaplane_ep_create_qp(child);
+	if (!ret) {
+		dmaplane_ep_conn_param(child, &param);
+		rdma_lock_handler(child->cm_id);
+		ret = rdma_accept(child->cm_id, &param);
+		rdma_unlock_handler(child->cm_id);
+	}
+	if (!ret)
+		ret = dmaplane_ep_wait(child, RDMA_CM_EVENT_ESTABLISHED, ms);
+	if (ret)
+		dmaplane_ep_fail(child, ret);
+	mutex_unlock(&child->op_lock);
+	return ret;
+}
+
+int dmaplane_ioc_ep_accept(struct dmaplane_ctx *ctx, void *arg,
+			   struct dmaplane_commit *commit)
+{
+	struct dmaplane_ep_accept *req = arg;
+	struct dmaplane_ep *listener, *child = NULL;
+	long left;
+	u32 ms;
+	int ret;
+
+	if (req->reserved || req->timeout_ms > DMAPLANE_EP_TIMEOUT_MAX_MS)
+		return -EINVAL;
+	listener = dmaplane_ep_lookup(ctx, req->handle);
+	if (!listener)
+		return -ENOENT;
+	ms = req->timeout_ms ? req->timeout_ms : listener->params.timeout_ms;
+	if (READ_ONCE(listener->state) != DMAPLANE_EP_LISTENING) {
+		ret = READ_ONCE(listener->error) ?: -EINVAL;
+		goto out;
+	}
+	left = wait_event_interruptible_timeout(listener->wq,
+			!list_empty_careful(&listener->pending) ||
+			READ_ONCE(listener->error), msecs_to_jiffies(ms));
+	child = dmaplane_ep_dequeue(listener);
+	if (!child) {
+		ret = left < 0 ? -EINTR : READ_ONCE(listener->error) ?:
+		      -ETIMEDOUT;
+		goto out;
+	}
+	ret = dmaplane_ep_accept_one(child, ms);
+	if (!ret)
+		ret = dmaplane_ctx_reserve(ctx, &child->obj);
+	if (ret)
+		goto out;
+	req->new_handle = child->obj.handle;
+	dmaplane_sockaddr_to_addr((struct sockaddr *)
+				  &child->cm_id->route.addr.dst_addr,
+				  &req->peer);
+	commit->created = &child->obj;
+	child = NULL;
+out:
+	if (child)
+		dmaplane_ep_put(child);
+	dmaplane_ep_put(listener);
+	return ret;
+}
+
+int dmaplane_ioc_ep_info(struct dmaplane_ctx *ctx, void *arg,
+			 struct dmaplane_commit *commit)
+{
+	struct dmaplane_ep_info *info = arg;
+	struct dmaplane_ep *ep;
+	u32 handle = info->handle;
+
+	ep = dmaplane_ep_lookup(ctx, handle);
+	if (!ep)
+		return -ENOENT;
+	memset(info, 0, sizeof(*info));
+	info->handle = handle;
+	info->device_index = -1;
+	/* op_lock: the id and its QP cannot be torn down under us. */
+	mutex_lock(&ep->op_lock);
+	spin_lock(&ep->lock);
+	info->state = ep->state;
+	info->error = ep->error;
+	spin_unlock(&ep->lock);
+	info->send_depth = ep->params.send_depth;
+	info->recv_depth = ep->params.recv_depth;
+	if (ep->cm_id) {
+		if (ep->cm_id->device)
+			info->device_index = ep->cm_id->device->index;
+		if (ep->cm_id->qp)
+			info->qp_num = ep->cm_id->qp->qp_num;
+		dmaplane_sockaddr_to_addr((struct sockaddr *)
+					  &ep->cm_id->route.addr.src_addr,
+					  &info->local);
+		dmaplane_sockaddr_to_addr((struct sockaddr *)
+					  &ep->cm_id->route.addr.dst_addr,
+					  &info->peer);
+	}
+	mutex_unlock(&ep->op_lock);
+	dmaplane_ep_put(ep);
+	return 0;
+}
+
+static void dmaplane_ep_release(struct dmaplane_obj *obj)
+{
+	struct dmaplane_ep *ep = container_of(obj, struct dmaplane_ep, obj);
+	struct dmaplane_ep *child;
+
+	/* Destroying the id waits for its handler: no new requests after. */
+	mutex_lock(&ep->op_lock);
+	dmaplane_ep_teardown(ep);
+	mutex_unlock(&ep->op_lock);
+	while ((child = dmaplane_ep_dequeue(ep)))
+		dmaplane_ep_put(child);
+	mutex_destroy(&ep->op_lock);
+	atomic_dec(&dmaplane_stats.endpoints);
+	kfree(ep);
+}
+
+int dmaplane_ep_init(void)
+{
+	dmaplane_ep_wq = alloc_workqueue("dmaplane_ep", WQ_UNBOUND, 0);
+	return dmaplane_ep_wq ? 0 : -ENOMEM;
+}
+
+void dmaplane_ep_exit(void)
+{
+	destroy_workqueue(dmaplane_ep_wq);
+}
