@@ -30,8 +30,8 @@
  */
 struct dmaplane_ep {
 	struct dmaplane_obj obj;
-	struct mutex op_lock;
-	spinlock_t lock;
+	struct mutex op_lock;		/* see above */
+	spinlock_t lock;		/* see above */
 	wait_queue_head_t wq;
 	struct rdma_cm_id *cm_id;
 	struct ib_pd *pd;
@@ -544,8 +544,9 @@ int dmaplane_ioc_ep_accept(struct dmaplane_ctx *ctx, void *arg,
 		goto out;
 	}
 	left = wait_event_interruptible_timeout(listener->wq,
-			!list_empty_careful(&listener->pending) ||
-			READ_ONCE(listener->error), msecs_to_jiffies(ms));
+						!list_empty_careful(&listener->pending) ||
+						READ_ONCE(listener->error),
+						msecs_to_jiffies(ms));
 	child = dmaplane_ep_dequeue(listener);
 	if (!child) {
 		ret = left < 0 ? -EINTR : READ_ONCE(listener->error) ?:
