@@ -2,7 +2,9 @@
 # Two guests, soft-RoCE (rxe0) on a QEMU socket link. Both run every suite
 # (so GET_INFO sees the RDMA device), then guest0 serves and guest1 runs
 # ib_write_bw: the reference link speed later benchmarks compare against.
-# Writes $DMAPLANE_RESULTS/rxe_pair.ktap and, on guest1, ib_write_bw.json.
+# Then a dmaplane connection by address between them (rdma_pair).
+# Writes $DMAPLANE_RESULTS/rxe_pair.ktap, rdma_pair.ktap and .json, and on
+# guest1 ib_write_bw.json.
 set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,6 +22,24 @@ ktap() { # ok|"not ok" name [diagnostic]
 }
 
 peer=${DP_PEER_IPS%% *}
+
+# A dmaplane connection by address across the link: guest0 accepts, guest1
+# connects (retrying until guest0 listens) and disconnects; guest0 passes
+# when it sees the disconnect. Runs after ib_write_bw on both sides.
+rdma_pair() {
+	local ctl=$root/build/tools/dmaplanectl out=$results/rdma_pair.json
+	local args=(--port 18515 --time-ms 60000 --json) role ok=ok
+	if [ "$DP_GUEST_INDEX" = 0 ]; then
+		role=rdma_pair_accept
+		"$ctl" rdma-listen --addr "$DP_GUEST_IP" "${args[@]}" >"$out" 2>"$results/rdma_pair.err" || ok="not ok"
+	else
+		role=rdma_pair_connect
+		"$ctl" rdma-connect --addr "$peer" "${args[@]}" >"$out" 2>"$results/rdma_pair.err" || ok="not ok"
+	fi
+	ktap_single "$results/rdma_pair.ktap" rdma_pair "$ok" "$role" "$(tr -d '\n' <"$out")"
+	[ "$ok" = ok ] || status=1
+}
+
 if [ "$DP_GUEST_INDEX" = 0 ]; then
 	if timeout "$bw_timeout" ib_write_bw -d rxe0 -s "$size" -n "$iters" -F \
 		>"$results/ib_write_bw.log" 2>&1; then
@@ -28,6 +48,7 @@ if [ "$DP_GUEST_INDEX" = 0 ]; then
 		ktap "not ok" ib_write_bw_server "see ib_write_bw.log"
 		status=1
 	fi
+	rdma_pair
 	exit "$status"
 fi
 
@@ -66,4 +87,5 @@ if [ "$valid" = true ]; then
 else
 	ktap ok ib_write_bw_client "completed; perftest clock calibration failed, no figure"
 fi
+rdma_pair
 exit "$status"

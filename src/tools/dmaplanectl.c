@@ -6,6 +6,8 @@
  *   dmaplanectl topo [--json]
  *   dmaplanectl buffers [--json]
  *   dmaplanectl rdma [--json]
+ *   dmaplanectl rdma-listen --addr IP [--port N] [--time-ms T] [--json]
+ *   dmaplanectl rdma-connect --addr IP --port N [--time-ms T] [--json]
  *   dmaplanectl echo-bench [--iterations N] [--json]
  *   dmaplanectl numa-bench [--size S] [--op read|write|copy] [--passes N]
  *                          [--time-ms T] [--json]
@@ -13,6 +15,7 @@
  *
  * Sizes take K, M or G suffixes (powers of two).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +34,8 @@ static void usage(FILE *out)
 		"       dmaplanectl topo [--json]\n"
 		"       dmaplanectl buffers [--json]\n"
 		"       dmaplanectl rdma [--json]\n"
+		"       dmaplanectl rdma-listen --addr IP [--port N] [--time-ms T] [--json]\n"
+		"       dmaplanectl rdma-connect --addr IP --port N [--time-ms T] [--json]\n"
 		"       dmaplanectl echo-bench [--iterations N] [--json]\n"
 		"       dmaplanectl numa-bench [--size S] [--op read|write|copy]\n"
 		"                              [--passes N] [--time-ms T] [--json]\n"
@@ -48,6 +53,8 @@ struct options {
 	uint32_t passes;
 	uint32_t time_ms;
 	const char *sizes;
+	const char *addr;
+	uint32_t port;
 };
 
 static int fail(const char *what, int ret)
@@ -282,6 +289,89 @@ static int cmd_rdma(int fd, int json)
 		printf("]}\n");
 	free(devs);
 	return 0;
+}
+
+static void print_ep(const char *what, const struct dmaplane_ep_info *info,
+		     int json)
+{
+	char peer[64] = "?";
+
+	inet_ntop(info->peer.family, info->peer.addr, peer, sizeof(peer));
+	if (json)
+		printf("{\"%s\": true, \"peer\": \"%s\", \"peer_port\": %u, "
+		       "\"local_port\": %u, \"qp\": %u, \"device_index\": %d}\n",
+		       what, peer, info->peer.port, info->local.port,
+		       info->qp_num, info->device_index);
+	else
+		printf("%s: peer %s port %u, local port %u, qp %u, device %d\n",
+		       what, peer, info->peer.port, info->local.port,
+		       info->qp_num, info->device_index);
+}
+
+/*
+ * Accept one connection, then wait until the peer disconnects: exit 0
+ * when it did (-ECONNRESET). A two-host check of connections by address.
+ */
+static int cmd_rdma_listen(int fd, const struct options *o)
+{
+	struct dmaplane_ep_info info;
+	struct dmaplane_addr a;
+	uint32_t lh, ch;
+	int ret;
+
+	if (!o->addr || dmaplane_addr_parse(o->addr, o->port, &a))
+		return fail("--addr", -EINVAL);
+	ret = dmaplane_ep_create(fd, NULL, &lh);
+	if (!ret)
+		ret = dmaplane_ep_listen(fd, lh, 4, &a);
+	if (ret)
+		return fail("ENDPOINT_LISTEN", ret);
+	fprintf(stderr, "listening on %s port %u\n", o->addr, a.port);
+	ret = dmaplane_ep_accept(fd, lh, o->time_ms, &ch, NULL);
+	if (!ret)
+		ret = dmaplane_ep_info(fd, ch, &info);
+	if (ret)
+		return fail("ENDPOINT_ACCEPT", ret);
+	print_ep("accepted", &info, o->json);
+	for (uint32_t waited = 0; info.state == DMAPLANE_EP_CONNECTED &&
+	     waited < o->time_ms; waited += 100) {
+		usleep(100 * 1000);
+		if (dmaplane_ep_info(fd, ch, &info))
+			break;
+	}
+	if (info.error != -ECONNRESET)
+		return fail("waiting for the peer to disconnect",
+			    info.error ? info.error : -ETIMEDOUT);
+	return 0;
+}
+
+/* Connect (retrying while nobody listens yet), report, disconnect. */
+static int cmd_rdma_connect(int fd, const struct options *o)
+{
+	struct dmaplane_ep_info info;
+	struct dmaplane_addr a;
+	uint32_t h, waited = 0;
+	int ret;
+
+	if (!o->addr || !o->port || dmaplane_addr_parse(o->addr, o->port, &a))
+		return fail("--addr/--port", -EINVAL);
+	do {
+		ret = dmaplane_ep_create(fd, NULL, &h);
+		if (ret)
+			return fail("ENDPOINT_CREATE", ret);
+		ret = dmaplane_ep_connect(fd, h, &a, o->time_ms);
+		if (ret == -ECONNREFUSED) {
+			dmaplane_ep_destroy(fd, h);
+			usleep(200 * 1000);
+			waited += 200;
+		}
+	} while (ret == -ECONNREFUSED && waited < o->time_ms);
+	if (!ret)
+		ret = dmaplane_ep_info(fd, h, &info);
+	if (ret)
+		return fail("ENDPOINT_CONNECT", ret);
+	print_ep("connected", &info, o->json);
+	return dmaplane_ep_destroy(fd, h) ? 1 : 0;
 }
 
 static const char *const bench_ops[] = { "read", "write", "copy" };
@@ -527,6 +617,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 		} else if (!strcmp(opt, "--sizes")) {
 			o->sizes = val;
+		} else if (!strcmp(opt, "--addr")) {
+			o->addr = val;
+		} else if (!strcmp(opt, "--port")) {
+			if (parse_u32(val, opt, &o->port) || o->port > 65535)
+				return -1;
 		} else if (!strcmp(opt, "--passes")) {
 			if (parse_u32(val, opt, &o->passes))
 				return -1;
@@ -584,6 +679,10 @@ int main(int argc, char **argv)
 		ret = cmd_buffers(o.json);
 	} else if (!strcmp(cmd, "rdma")) {
 		ret = cmd_rdma(fd, o.json);
+	} else if (!strcmp(cmd, "rdma-listen")) {
+		ret = cmd_rdma_listen(fd, &o);
+	} else if (!strcmp(cmd, "rdma-connect")) {
+		ret = cmd_rdma_connect(fd, &o);
 	} else if (!strcmp(cmd, "echo-bench")) {
 		ret = cmd_echo_bench(fd, o.iterations ? o.iterations : 100000,
 				     o.json);
