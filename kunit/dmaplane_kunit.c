@@ -9,6 +9,8 @@
 #include <linux/dma-resv.h>
 #include <linux/iosys-map.h>
 #include <linux/highmem.h>
+#include <linux/in.h>
+#include <linux/in6.h>
 #include <linux/ioctl.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -821,8 +823,91 @@ static struct kunit_suite export_suite = {
 	.test_cases = export_cases,
 };
 
+/* --- RDMA endpoints: parameters and addresses --- */
+
+static void ep_params_defaults(struct kunit *test)
+{
+	struct dmaplane_ep_create p = {};
+
+	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), 0);
+	KUNIT_EXPECT_EQ(test, p.send_depth, (u32)DMAPLANE_EP_DEPTH_DEFAULT);
+	KUNIT_EXPECT_EQ(test, p.recv_depth, (u32)DMAPLANE_EP_DEPTH_DEFAULT);
+	KUNIT_EXPECT_EQ(test, p.timeout_ms, (u32)DMAPLANE_EP_TIMEOUT_DEFAULT_MS);
+	KUNIT_EXPECT_EQ(test, p.retry_count, 7);
+	KUNIT_EXPECT_EQ(test, p.rnr_retry_count, 7);
+}
+
+static void ep_params_bounds(struct kunit *test)
+{
+	struct dmaplane_ep_create p = {
+		.send_depth = DMAPLANE_EP_DEPTH_MAX,
+		.recv_depth = 1,
+		.timeout_ms = DMAPLANE_EP_TIMEOUT_MAX_MS,
+		.retry_count = 3,
+		.rnr_retry_count = 6,
+	};
+
+	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), 0);
+	KUNIT_EXPECT_EQ(test, p.recv_depth, 1U);
+	KUNIT_EXPECT_EQ(test, p.retry_count, 3);
+	p.send_depth = DMAPLANE_EP_DEPTH_MAX + 1;
+	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
+	p.send_depth = 1;
+	p.rnr_retry_count = 8;
+	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
+	p.rnr_retry_count = 1;
+	p.flags = 1;
+	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
+}
+
+static void addr_round_trips(struct kunit *test)
+{
+	struct dmaplane_addr v4 = { .family = AF_INET, .port = 18515,
+				    .addr = { 10, 77, 0, 1 } };
+	struct dmaplane_addr v6 = { .family = AF_INET6, .port = 1,
+				    .scope_id = 2, .addr = { 0xfe, 0x80 } };
+	struct sockaddr_storage ss;
+	struct dmaplane_addr back;
+
+	KUNIT_ASSERT_EQ(test, dmaplane_addr_to_sockaddr(&v4, &ss), 0);
+	KUNIT_EXPECT_EQ(test, ((struct sockaddr_in *)&ss)->sin_port,
+			htons(18515));
+	dmaplane_sockaddr_to_addr((struct sockaddr *)&ss, &back);
+	KUNIT_EXPECT_EQ(test, memcmp(&back, &v4, sizeof(back)), 0);
+	KUNIT_ASSERT_EQ(test, dmaplane_addr_to_sockaddr(&v6, &ss), 0);
+	dmaplane_sockaddr_to_addr((struct sockaddr *)&ss, &back);
+	KUNIT_EXPECT_EQ(test, memcmp(&back, &v6, sizeof(back)), 0);
+}
+
+static void addr_bad_family(struct kunit *test)
+{
+	struct dmaplane_addr a = { .family = AF_UNIX };
+	struct sockaddr_storage ss = { .ss_family = AF_UNIX };
+	struct dmaplane_addr back;
+
+	KUNIT_EXPECT_EQ(test, dmaplane_addr_to_sockaddr(&a, &ss), -EINVAL);
+	/* An address of no known family comes back all zero. */
+	memset(&back, 0xff, sizeof(back));
+	dmaplane_sockaddr_to_addr((struct sockaddr *)&ss, &back);
+	KUNIT_EXPECT_EQ(test, back.family, 0);
+	KUNIT_EXPECT_EQ(test, back.port, 0);
+}
+
+static struct kunit_case ep_cases[] = {
+	KUNIT_CASE(ep_params_defaults),
+	KUNIT_CASE(ep_params_bounds),
+	KUNIT_CASE(addr_round_trips),
+	KUNIT_CASE(addr_bad_family),
+	{}
+};
+
+static struct kunit_suite ep_suite = {
+	.name = "dmaplane_rdma_endpoint",
+	.test_cases = ep_cases,
+};
+
 kunit_test_suites(&ioctl_suite, &handle_suite, &buffer_suite,
-		  &placement_suite, &export_suite);
+		  &placement_suite, &export_suite, &ep_suite);
 
 MODULE_DESCRIPTION("KUnit suites for dmaplane internals");
 MODULE_LICENSE("GPL");

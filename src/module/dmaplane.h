@@ -282,6 +282,15 @@ void dmaplane_import_release(struct dmaplane_buffer *buf);
 unsigned int dmaplane_import_segments(struct dmaplane_buffer *buf);
 
 /* rdma_ep.c */
+#if IS_ENABLED(CONFIG_KUNIT)
+struct sockaddr;
+struct sockaddr_storage;
+int dmaplane_addr_to_sockaddr(const struct dmaplane_addr *a,
+			      struct sockaddr_storage *ss);
+void dmaplane_sockaddr_to_addr(const struct sockaddr *sa,
+			       struct dmaplane_addr *a);
+int dmaplane_ep_check_params(struct dmaplane_ep_create *p);
+#endif
 int dmaplane_ep_init(void);
 void dmaplane_ep_exit(void);
 int dmaplane_ioc_ep_create(struct dmaplane_ctx *ctx, void *arg,

@@ -20,6 +20,7 @@
 #include <linux/workqueue.h>
 #include <net/net_namespace.h>
 #include <rdma/rdma_cm.h>
+#include <kunit/visibility.h>
 
 #include "dmaplane.h"
 
@@ -276,8 +277,8 @@ static void dmaplane_ep_conn_param(struct dmaplane_ep *ep,
 	param->initiator_depth = 1;
 }
 
-static int dmaplane_addr_to_sockaddr(const struct dmaplane_addr *a,
-				     struct sockaddr_storage *ss)
+VISIBLE_IF_KUNIT int dmaplane_addr_to_sockaddr(const struct dmaplane_addr *a,
+					       struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (a->family == AF_INET) {
@@ -299,9 +300,10 @@ static int dmaplane_addr_to_sockaddr(const struct dmaplane_addr *a,
 	}
 	return -EINVAL;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_addr_to_sockaddr);
 
-static void dmaplane_sockaddr_to_addr(const struct sockaddr *sa,
-				      struct dmaplane_addr *a)
+VISIBLE_IF_KUNIT void dmaplane_sockaddr_to_addr(const struct sockaddr *sa,
+						struct dmaplane_addr *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (sa->sa_family == AF_INET) {
@@ -320,6 +322,7 @@ static void dmaplane_sockaddr_to_addr(const struct sockaddr *sa,
 		memcpy(a->addr, &in6->sin6_addr, 16);
 	}
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_sockaddr_to_addr);
 
 static struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx,
 					      u32 handle)
@@ -344,7 +347,8 @@ static int dmaplane_ep_leave_idle(struct dmaplane_ep *ep, u32 next)
 	return ret;
 }
 
-static int dmaplane_ep_check_params(struct dmaplane_ep_create *p)
+/* Bounds of an ENDPOINT_CREATE, and its zeros turned into defaults. */
+VISIBLE_IF_KUNIT int dmaplane_ep_check_params(struct dmaplane_ep_create *p)
 {
 	if (p->flags & ~DMAPLANE_EP_CREATE_VALID_FLAGS || p->reserved ||
 	    p->send_depth > DMAPLANE_EP_DEPTH_MAX ||
@@ -364,6 +368,7 @@ static int dmaplane_ep_check_params(struct dmaplane_ep_create *p)
 		p->rnr_retry_count = 7;
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ep_check_params);
 
 int dmaplane_ioc_ep_create(struct dmaplane_ctx *ctx, void *arg,
 			   struct dmaplane_commit *commit)
