@@ -159,17 +159,6 @@ static int recv_fd(int sock)
 	return fd;
 }
 
-static bool child_ok(pid_t pid)
-{
-	int status = 0;
-
-	KTAP_EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
-	KTAP_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "child failed at step %d (status 0x%x)",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 static void open_device(void)
 {
 	dev_fd = dmaplane_open();
@@ -294,13 +283,9 @@ static void failed_copy_out_leaks_no_fd(void)
 	void *ro;
 
 	close(next);
-	ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	KTAP_EXPECT(ro != MAP_FAILED, "mmap: %s", strerror(errno));
-	if (ro == MAP_FAILED)
+	ro = readonly_arg(&req, sizeof(req));
+	if (!ro)
 		return;
-	memcpy(ro, &req, sizeof(req));
-	mprotect(ro, 4096, PROT_READ);
 	KTAP_EXPECT_RET(ioctl(dev_fd, DMAPLANE_IOC_EXPORT_DMABUF, ro) ? -errno
 			: 0, -EFAULT);
 	munmap(ro, 4096);
@@ -440,7 +425,7 @@ static void dmabuf_crosses_processes(void)
 		_exit(sync_dmabuf(got, DMA_BUF_SYNC_END) ? 5 : 0);
 	}
 	KTAP_EXPECT_RET(send_fd(sv[0], d), 0);
-	if (child_ok(pid))
+	if (child_exited_ok(pid))
 		KTAP_EXPECT(dmabuf_holds(d, MIB, 42) &&
 			    handle_holds(dev_fd, h, MIB, 42),
 			    "the child's writes did not arrive");
@@ -477,7 +462,7 @@ static void exporter_exits_importer_stays(void)
 	}
 	d = recv_fd(sv[0]);
 	KTAP_EXPECT(d >= 0, "recv: %s", ktap_errname(d));
-	child_ok(pid);
+	child_exited_ok(pid);
 	if (d >= 0) {
 		KTAP_EXPECT(dmaplane_counter("buffers") == buffers + 1,
 			    "the exiting process took the buffer along");
@@ -737,7 +722,7 @@ static void udmabuf_import_across_processes(void)
 		_exit(0);
 	}
 	KTAP_EXPECT_RET(send_fd(sv[0], d), 0);
-	if (child_ok(pid))
+	if (child_exited_ok(pid))
 		KTAP_EXPECT(same(mem, MIB, 72),
 			    "the child's writes are not in the memfd");
 	close(sv[0]);

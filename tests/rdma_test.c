@@ -309,17 +309,6 @@ static pid_t connector(const char *ip, uint16_t port, int report, int go,
 	return pid;
 }
 
-static bool child_ok(pid_t pid)
-{
-	int status = 0;
-
-	KTAP_EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
-	KTAP_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "child failed at step %d (status 0x%x)",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 /* Loopback: listen, connect from another process, accept, disconnect. */
 static void loopback_connect_accept(void)
 {
@@ -359,7 +348,7 @@ static void loopback_connect_accept(void)
 	/* Our side goes: the peer sees the disconnect. */
 	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, ch), 0);
 	KTAP_EXPECT(write(go[1], "d", 1) == 1, "");
-	child_ok(pid);
+	child_exited_ok(pid);
 	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
 	close(report[0]);
 	close(report[1]);
@@ -434,7 +423,7 @@ static void close_releases_endpoints(void)
 	KTAP_EXPECT(read(report[0], &c, 1) == 1, "");
 	close(fd);
 	KTAP_EXPECT(write(go[1], "d", 1) == 1, "");
-	child_ok(pid);
+	child_exited_ok(pid);
 	KTAP_EXPECT(endpoints() == 0, "%llu endpoints left after close",
 		    (unsigned long long)endpoints());
 	close(report[0]);
@@ -484,7 +473,7 @@ static void device_removal_is_tracked(void)
 	if (ip) {
 		/* Every endpoint on the device is told: -ENODEV, nothing hangs. */
 		KTAP_EXPECT(write(go[1], "d", 1) == 1, "");
-		child_ok(pid);
+		child_exited_ok(pid);
 		for (int i = 0; i < 300 && ep_info(dev_fd, ch).error != -ENODEV;
 		     i++)
 			usleep(100 * 1000);

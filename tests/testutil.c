@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
+#include "ktap.h"
 #include "testutil.h"
 
 int read_u64_file(const char *path, uint64_t *val)
@@ -115,4 +118,28 @@ uint64_t dmaplane_counter(const char *key)
 
 	read_keyed_u64(DMAPLANE_DEBUGFS_INFO, key, &v);
 	return v;
+}
+
+bool child_exited_ok(pid_t pid)
+{
+	int status = 0;
+
+	KTAP_EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/wait");
+	KTAP_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "child failed at step %d (status 0x%x)",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void *readonly_arg(const void *arg, size_t len)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	KTAP_EXPECT(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, arg, len);
+	mprotect(p, 4096, PROT_READ);
+	return p;
 }

@@ -2,7 +2,10 @@
 #ifndef DMAPLANE_TESTUTIL_H
 #define DMAPLANE_TESTUTIL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Parse the first unsigned number in a file; -errno on failure. */
 int read_u64_file(const char *path, uint64_t *val);
@@ -19,6 +22,18 @@ int proc_status_kb(const char *key, uint64_t *kb);
 int drop_capability(int cap);
 /* Counter @key of debugfs dmaplane/info; 0 when it cannot be read. */
 uint64_t dmaplane_counter(const char *key);
+
+/*
+ * Wait for @pid; a KTAP failure unless it exited 0. Children exit with
+ * the number of the step that failed.
+ */
+bool child_exited_ok(pid_t pid);
+/*
+ * A read-only page holding @len bytes of @arg, for the "copy-in works,
+ * copy-out fails" cases; NULL (and a KTAP failure) if it cannot be made.
+ * Release with munmap(p, 4096).
+ */
+void *readonly_arg(const void *arg, size_t len);
 
 #define DMAPLANE_DEBUGFS_INFO "/sys/kernel/debug/dmaplane/info"
 #define DMAPLANE_PARAM(name) "/sys/module/dmaplane/parameters/" name

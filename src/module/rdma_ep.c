@@ -333,6 +333,21 @@ static struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx,
 	return obj ? container_of(obj, struct dmaplane_ep, obj) : NULL;
 }
 
+/* The endpoint @handle with @a decoded into @ss: where LISTEN and CONNECT start. */
+static struct dmaplane_ep *dmaplane_ep_addressed(struct dmaplane_ctx *ctx,
+						 u32 handle,
+						 const struct dmaplane_addr *a,
+						 struct sockaddr_storage *ss)
+{
+	struct dmaplane_ep *ep;
+	int ret = dmaplane_addr_to_sockaddr(a, ss);
+
+	if (ret)
+		return ERR_PTR(ret);
+	ep = dmaplane_ep_lookup(ctx, handle);
+	return ep ? ep : ERR_PTR(-ENOENT);
+}
+
 /* Take an idle endpoint into @next, or -EINVAL. op_lock held. */
 static int dmaplane_ep_leave_idle(struct dmaplane_ep *ep, u32 next)
 {
@@ -421,12 +436,9 @@ int dmaplane_ioc_ep_listen(struct dmaplane_ctx *ctx, void *arg,
 
 	if (!req->backlog || req->backlog > 1024)
 		return -EINVAL;
-	ret = dmaplane_addr_to_sockaddr(&req->addr, &ss);
-	if (ret)
-		return ret;
-	ep = dmaplane_ep_lookup(ctx, req->handle);
-	if (!ep)
-		return -ENOENT;
+	ep = dmaplane_ep_addressed(ctx, req->handle, &req->addr, &ss);
+	if (IS_ERR(ep))
+		return PTR_ERR(ep);
 	mutex_lock(&ep->op_lock);
 	ret = dmaplane_ep_leave_idle(ep, DMAPLANE_EP_LISTENING);
 	if (!ret)
@@ -456,12 +468,9 @@ int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
 
 	if (req->timeout_ms > DMAPLANE_EP_TIMEOUT_MAX_MS)
 		return -EINVAL;
-	ret = dmaplane_addr_to_sockaddr(&req->addr, &ss);
-	if (ret)
-		return ret;
-	ep = dmaplane_ep_lookup(ctx, req->handle);
-	if (!ep)
-		return -ENOENT;
+	ep = dmaplane_ep_addressed(ctx, req->handle, &req->addr, &ss);
+	if (IS_ERR(ep))
+		return PTR_ERR(ep);
 	ms = req->timeout_ms ? req->timeout_ms : ep->params.timeout_ms;
 	mutex_lock(&ep->op_lock);
 	ret = dmaplane_ep_leave_idle(ep, DMAPLANE_EP_CONNECTING);
