@@ -58,22 +58,6 @@ static int mmap_err(int fd, size_t len, int prot, int flags, uint64_t off)
 	return 0;
 }
 
-static void fill(unsigned char *p, size_t len, unsigned int seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (unsigned char)(i * 31 + seed + (i >> 12));
-}
-
-static size_t first_mismatch(const unsigned char *p, size_t len,
-			     unsigned int seed, size_t base)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != (unsigned char)((base + i) * 31 + seed +
-					    ((base + i) >> 12)))
-			return i;
-	return len;
-}
-
 /*
  * Data written through one mapping reads back through a second mapping of
  * the whole buffer and through a partial mapping at an offset.
@@ -90,10 +74,10 @@ static void check_views(const struct dmaplane_buffer_create *req)
 	if (a && b && part) {
 		KTAP_EXPECT(a[0] == 0 && a[size - 1] == 0,
 			    "new buffer not zeroed");
-		fill(a, size, 7);
-		bad = first_mismatch(b, size, 7, 0);
+		fill_pattern(a, size, 7);
+		bad = pattern_mismatch(b, size, 7, 0);
 		KTAP_EXPECT(bad == size, "second mapping differs at %zu", bad);
-		bad = first_mismatch(part, 2 * page_size, 7, off);
+		bad = pattern_mismatch(part, 2 * page_size, 7, off);
 		KTAP_EXPECT(bad == 2 * page_size,
 			    "offset mapping differs at +%zu", bad);
 		part[0] ^= 0xff;
@@ -230,7 +214,7 @@ static void user_buffer_views(void)
 
 	if (!mem)
 		return;
-	fill(mem, size, 3);
+	fill_pattern(mem, size, 3);
 	req.user_addr = (uintptr_t)mem;
 	KTAP_EXPECT_RET(dmaplane_buffer_create_req(dev_fd, &req), 0);
 	if (ktap_case_failed())
@@ -241,10 +225,10 @@ static void user_buffer_views(void)
 	/* The pinned pages are the caller's: both views see both writes. */
 	view = map_buffer(dev_fd, &req, 0, size);
 	if (view) {
-		bad = first_mismatch(view, size, 3, 0);
+		bad = pattern_mismatch(view, size, 3, 0);
 		KTAP_EXPECT(bad == size, "dmaplane view differs at %zu", bad);
-		fill(view, size, 11);
-		bad = first_mismatch(mem, size, 11, 0);
+		fill_pattern(view, size, 11);
+		bad = pattern_mismatch(mem, size, 11, 0);
 		KTAP_EXPECT(bad == size, "user view differs at %zu", bad);
 		munmap(view, size);
 	}
@@ -495,9 +479,9 @@ static void close_keeps_mapped_buffer(void)
 	close(fd);
 	if (!p)
 		return;
-	fill(p, req.alloc_size, 5);
+	fill_pattern(p, req.alloc_size, 5);
 	KTAP_EXPECT(dmaplane_counter("buffers") == base + 1, "buffer freed early");
-	bad = first_mismatch(p, req.alloc_size, 5, 0);
+	bad = pattern_mismatch(p, req.alloc_size, 5, 0);
 	KTAP_EXPECT(bad == req.alloc_size, "data lost at %zu", bad);
 	munmap(p, req.alloc_size);
 	KTAP_EXPECT(dmaplane_counter("buffers") == base,

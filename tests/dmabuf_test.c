@@ -61,20 +61,6 @@ static int sync_dmabuf(int fd, uint64_t flags)
 	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) ? -errno : 0;
 }
 
-static void fill(unsigned char *p, size_t len, unsigned int seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (unsigned char)(i * 13 + seed + (i >> 12));
-}
-
-static bool same(const unsigned char *p, size_t len, unsigned int seed)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != (unsigned char)(i * 13 + seed + (i >> 12)))
-			return false;
-	return true;
-}
-
 /* Write through the dma-buf (CPU access bracketed by SYNC). */
 static void write_dmabuf(int dmabuf, size_t len, unsigned int seed)
 {
@@ -83,7 +69,7 @@ static void write_dmabuf(int dmabuf, size_t len, unsigned int seed)
 	if (!p)
 		return;
 	KTAP_EXPECT_RET(sync_dmabuf(dmabuf, DMA_BUF_SYNC_START), 0);
-	fill(p, len, seed);
+	fill_pattern(p, len, seed);
 	KTAP_EXPECT_RET(sync_dmabuf(dmabuf, DMA_BUF_SYNC_END), 0);
 	munmap(p, len);
 }
@@ -96,7 +82,7 @@ static bool dmabuf_holds(int dmabuf, size_t len, unsigned int seed)
 	if (!p)
 		return false;
 	KTAP_EXPECT_RET(sync_dmabuf(dmabuf, DMA_BUF_SYNC_START), 0);
-	ok = same(p, len, seed);
+	ok = pattern_holds(p, len, seed);
 	KTAP_EXPECT_RET(sync_dmabuf(dmabuf, DMA_BUF_SYNC_END), 0);
 	munmap(p, len);
 	return ok;
@@ -107,7 +93,7 @@ static bool handle_holds(int fd, uint32_t handle, size_t len,
 			 unsigned int seed)
 {
 	unsigned char *p = map_fd(fd, offset_of(handle), len, PROT_READ);
-	bool ok = p && same(p, len, seed);
+	bool ok = p && pattern_holds(p, len, seed);
 
 	if (p)
 		munmap(p, len);
@@ -215,7 +201,7 @@ static void export_every_kind(void)
 		KTAP_EXPECT(handle_holds(dev_fd, req.handle, req.alloc_size,
 					 10 + i), "kind 0x%x differs", kinds[i]);
 		if (kinds[i] == DMAPLANE_BUF_USER)
-			KTAP_EXPECT(same(mem, MIB, 10 + i),
+			KTAP_EXPECT(pattern_holds(mem, MIB, 10 + i),
 				    "user pages did not get the writes");
 		close(d);
 		KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, req.handle), 0);
@@ -350,7 +336,7 @@ static void self_import_shares_data(void)
 	KTAP_EXPECT(handle_holds(other, imp.handle, MIB, 31), "import differs");
 	p = map_fd(other, imp.mmap_offset, MIB, PROT_READ | PROT_WRITE);
 	if (p) {
-		fill(p, MIB, 32);
+		fill_pattern(p, MIB, 32);
 		munmap(p, MIB);
 	}
 	KTAP_EXPECT(handle_holds(dev_fd, h, MIB, 32), "exporter missed writes");
@@ -419,9 +405,9 @@ static void dmabuf_crosses_processes(void)
 		p = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, got, 0);
 		if (p == MAP_FAILED || sync_dmabuf(got, DMA_BUF_SYNC_START))
 			_exit(3);
-		if (!same(p, MIB, 41))
+		if (!pattern_holds(p, MIB, 41))
 			_exit(4);
-		fill(p, MIB, 42);
+		fill_pattern(p, MIB, 42);
 		_exit(sync_dmabuf(got, DMA_BUF_SYNC_END) ? 5 : 0);
 	}
 	KTAP_EXPECT_RET(send_fd(sv[0], d), 0);
@@ -682,7 +668,7 @@ static void udmabuf_import_across_processes(void)
 	mem = mfd >= 0 ? map_fd(mfd, 0, MIB, PROT_READ | PROT_WRITE) : NULL;
 	if (!mem)
 		return;
-	fill(mem, MIB, 71);
+	fill_pattern(mem, MIB, 71);
 	d = make_udmabuf(mfd, MIB);
 	KTAP_EXPECT(d >= 0, "UDMABUF_CREATE: %s", ktap_errname(d));
 	if (d < 0)
@@ -716,14 +702,14 @@ static void udmabuf_import_across_processes(void)
 			 ci.mmap_offset);
 		if (p == MAP_FAILED)
 			_exit(3);
-		if (!same(p, MIB, 71))
+		if (!pattern_holds(p, MIB, 71))
 			_exit(4);
-		fill(p, MIB, 72);
+		fill_pattern(p, MIB, 72);
 		_exit(0);
 	}
 	KTAP_EXPECT_RET(send_fd(sv[0], d), 0);
 	if (child_exited_ok(pid))
-		KTAP_EXPECT(same(mem, MIB, 72),
+		KTAP_EXPECT(pattern_holds(mem, MIB, 72),
 			    "the child's writes are not in the memfd");
 	close(sv[0]);
 	close(sv[1]);
@@ -759,7 +745,7 @@ static void dma_heap_import(void)
 		    "import differs from the heap buffer");
 	p = map_fd(dev_fd, imp.mmap_offset, MIB, PROT_READ | PROT_WRITE);
 	if (p) {
-		fill(p, MIB, 82);
+		fill_pattern(p, MIB, 82);
 		munmap(p, MIB);
 	}
 	KTAP_EXPECT(dmabuf_holds(alloc.fd, MIB, 82), "heap missed the writes");

@@ -133,6 +133,18 @@ out:
 	return hits;
 }
 
+/* Load the module afresh with @params and open it: the fd, or -1 (failed). */
+static int fresh_load_open(const char *params)
+{
+	int fd;
+
+	ensure_unloaded();
+	KTAP_EXPECT_RET(load_module(params), 0);
+	fd = dmaplane_open();
+	KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
+	return fd < 0 ? -1 : fd;
+}
+
 static void unload_refused_while_open(void)
 {
 	int fd;
@@ -173,10 +185,7 @@ static void handle_limit_is_emfile(void)
 	uint32_t h;
 	int fd;
 
-	ensure_unloaded();
-	KTAP_EXPECT_RET(load_module("max_handles=4"), 0);
-	fd = dmaplane_open();
-	KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
+	fd = fresh_load_open("max_handles=4");
 	if (fd < 0)
 		return;
 	for (int i = 0; i < 4; i++)
@@ -204,13 +213,10 @@ static void expect_byte_limit(const char *param, int err, bool per_file)
 	uint32_t a, b;
 	int fd, other;
 
-	ensure_unloaded();
 	snprintf(arg, sizeof(arg), "%s=1048576", param);
-	KTAP_EXPECT_RET(load_module(arg), 0);
-	fd = dmaplane_open();
+	fd = fresh_load_open(arg);
 	other = dmaplane_open();
-	KTAP_EXPECT(fd >= 0 && other >= 0, "open: %s",
-		    ktap_errname(fd < 0 ? fd : other));
+	KTAP_EXPECT(other >= 0, "open: %s", ktap_errname(other));
 	if (fd < 0 || other < 0)
 		return;
 	KTAP_EXPECT_RET(dmaplane_buffer_create(fd, 786432, -1, 0, &a, NULL),
@@ -252,10 +258,7 @@ static void unload_refused_while_mapped(void)
 	volatile unsigned char *map;
 	int fd;
 
-	ensure_unloaded();
-	KTAP_EXPECT_RET(load_module(""), 0);
-	fd = dmaplane_open();
-	KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
+	fd = fresh_load_open("");
 	if (fd < 0)
 		return;
 	KTAP_EXPECT_RET(dmaplane_buffer_create_req(fd, &req), 0);
@@ -278,10 +281,7 @@ static void unload_refused_while_exported(void)
 	struct dmaplane_buffer_create req = { .size = 8192, .numa_node = -1 };
 	int fd, d = -1;
 
-	ensure_unloaded();
-	KTAP_EXPECT_RET(load_module(""), 0);
-	fd = dmaplane_open();
-	KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
+	fd = fresh_load_open("");
 	if (fd < 0)
 		return;
 	KTAP_EXPECT_RET(dmaplane_buffer_create_req(fd, &req), 0);

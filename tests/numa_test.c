@@ -86,17 +86,6 @@ static void open_and_read_topology(void)
 		       (unsigned long long)(topo.nodes[i].mem_free >> 20));
 }
 
-static int read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	int ret = f && fgets(buf, len, f) ? 0 : -ENOENT;
-
-	if (f)
-		fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-	return ret;
-}
-
 /* "0-1,3" as sysfs writes a cpulist, from a list of CPU ids. */
 static void cpulist(const uint32_t *cpus, uint32_t n, char *out, size_t len)
 {
@@ -130,7 +119,7 @@ static void topology_matches_sysfs(void)
 
 		snprintf(path, sizeof(path),
 			 "/sys/devices/system/node/node%u/cpulist", n->node_id);
-		KTAP_EXPECT_RET(read_line(path, want, sizeof(want)), 0);
+		KTAP_EXPECT_RET(read_first_line(path, want, sizeof(want)), 0);
 		cpulist(topo.cpus + n->cpu_index, n->nr_cpus, got, sizeof(got));
 		KTAP_EXPECT(!strcmp(want, got), "node %u cpus '%s', sysfs '%s'",
 			    n->node_id, got, want);
@@ -147,7 +136,7 @@ static void topology_matches_sysfs(void)
 
 		snprintf(path, sizeof(path),
 			 "/sys/devices/system/node/node%u/distance", n->node_id);
-		KTAP_EXPECT_RET(read_line(path, want, sizeof(want)), 0);
+		KTAP_EXPECT_RET(read_first_line(path, want, sizeof(want)), 0);
 		got[0] = '\0';
 		for (uint32_t j = 0; j < topo.nr_nodes; j++)
 			pos += snprintf(got + pos, sizeof(got) - pos, "%s%u",

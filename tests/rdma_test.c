@@ -30,18 +30,6 @@ static void open_device(void)
 	KTAP_EXPECT(dev_fd >= 0, "open: %s", ktap_errname(dev_fd));
 }
 
-static int read_str(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	int ret = f && fgets(buf, len, f) ? 0 : -ENOENT;
-
-	if (f)
-		fclose(f);
-	if (!ret)
-		buf[strcspn(buf, "\n")] = '\0';
-	return ret;
-}
-
 static const struct dmaplane_rdma_device *
 find(const struct dmaplane_rdma_device *devs, uint32_t n, const char *name)
 {
@@ -81,20 +69,20 @@ static void devices_match_sysfs(void)
 			continue;
 		snprintf(path, sizeof(path), SYSFS_IB "/%s/node_guid",
 			 de->d_name);
-		KTAP_EXPECT_RET(read_str(path, val, sizeof(val)), 0);
+		KTAP_EXPECT_RET(read_first_line(path, val, sizeof(val)), 0);
 		KTAP_EXPECT(sscanf(val, "%x:%x:%x:%x", &a, &b, &c, &e) == 4, "");
 		guid = (uint64_t)a << 48 | (uint64_t)b << 32 | c << 16 | e;
 		KTAP_EXPECT(dev->node_guid == guid, "%s guid %" PRIx64 ", sysfs %s",
 			    dev->name, (uint64_t)dev->node_guid, val);
 		snprintf(path, sizeof(path), SYSFS_IB "/%s/ports/1/state",
 			 de->d_name);
-		KTAP_EXPECT_RET(read_str(path, val, sizeof(val)), 0);
+		KTAP_EXPECT_RET(read_first_line(path, val, sizeof(val)), 0);
 		sscanf(val, "%u", &state);
 		KTAP_EXPECT(dev->port_state == state, "%s port state %u, sysfs %s",
 			    dev->name, dev->port_state, val);
 		snprintf(path, sizeof(path), SYSFS_IB "/%s/ports/1/link_layer",
 			 de->d_name);
-		KTAP_EXPECT_RET(read_str(path, val, sizeof(val)), 0);
+		KTAP_EXPECT_RET(read_first_line(path, val, sizeof(val)), 0);
 		KTAP_EXPECT(dev->port_link_layer == (strcmp(val, "Ethernet") ? 1U : 2U),
 			    "%s link layer %u, sysfs %s", dev->name,
 			    dev->port_link_layer, val);
@@ -500,7 +488,7 @@ static void device_removal_is_tracked(void)
 	/* Leave it as it was found: up, for whatever runs next. */
 	snprintf(path, sizeof(path), SYSFS_IB "/%s/ports/1/state", name);
 	for (int i = 0; i < 300 && !strstr(state, "ACTIVE"); i++) {
-		read_str(path, state, sizeof(state));
+		read_first_line(path, state, sizeof(state));
 		usleep(100 * 1000);
 	}
 	KTAP_EXPECT(strstr(state, "ACTIVE"), "%s port %s after re-add", name,

@@ -143,3 +143,42 @@ void *readonly_arg(const void *arg, size_t len)
 	mprotect(p, 4096, PROT_READ);
 	return p;
 }
+
+int read_first_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	int ret = f && fgets(buf, len, f) ? 0 : -ENOENT;
+
+	if (f)
+		fclose(f);
+	if (!ret)
+		buf[strcspn(buf, "\n")] = '\0';
+	else if (len)
+		buf[0] = '\0';
+	return ret;
+}
+
+static unsigned char pattern_byte(size_t i, unsigned int seed)
+{
+	return (unsigned char)(i * 31 + seed + (i >> 12));
+}
+
+void fill_pattern(unsigned char *p, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = pattern_byte(i, seed);
+}
+
+size_t pattern_mismatch(const unsigned char *p, size_t len, unsigned int seed,
+			size_t base)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pattern_byte(base + i, seed))
+			return i;
+	return len;
+}
+
+bool pattern_holds(const unsigned char *p, size_t len, unsigned int seed)
+{
+	return pattern_mismatch(p, len, seed, 0) == len;
+}

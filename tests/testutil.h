@@ -23,6 +23,19 @@ int drop_capability(int cap);
 /* Counter @key of debugfs dmaplane/info; 0 when it cannot be read. */
 uint64_t dmaplane_counter(const char *key);
 
+/* The first line of @path without its newline; -ENOENT if unreadable. */
+int read_first_line(const char *path, char *buf, size_t len);
+
+/*
+ * A test pattern: byte i of a buffer written with @seed. pattern_mismatch()
+ * checks @len bytes that start at byte @base of such a buffer and returns
+ * the index of the first wrong one, or @len.
+ */
+void fill_pattern(unsigned char *p, size_t len, unsigned int seed);
+size_t pattern_mismatch(const unsigned char *p, size_t len, unsigned int seed,
+			size_t base);
+bool pattern_holds(const unsigned char *p, size_t len, unsigned int seed);
+
 /*
  * Wait for @pid; a KTAP failure unless it exited 0. Children exit with
  * the number of the step that failed.
