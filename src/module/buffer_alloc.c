@@ -29,23 +29,42 @@ static int dmaplane_alloc_page_array(struct dmaplane_buffer *buf)
 	return buf->pages ? 0 : -ENOMEM;
 }
 
-/* Fill pages[first..first+n) with order-0 pages. */
-static int dmaplane_fill_pages(struct dmaplane_buffer *buf, unsigned long first,
-			       unsigned long n, gfp_t node_gfp)
+/*
+ * Fill @pages[0..@n) with order-0 pages from @nid. On failure the array
+ * holds what was allocated up to the first NULL: dmaplane_free_node_pages()
+ * releases exactly that.
+ */
+int dmaplane_alloc_node_pages(struct page **pages, unsigned long n, int nid,
+			      gfp_t gfp)
 {
 	unsigned long i;
 
-	for (i = first; i < first + n; i++) {
+	for (i = 0; i < n; i++) {
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		buf->pages[i] = alloc_pages_node(buf->nid, DMAPLANE_GFP |
-						 __GFP_RETRY_MAYFAIL | node_gfp,
-						 0);
-		if (!buf->pages[i])
+		pages[i] = alloc_pages_node(nid, gfp, 0);
+		if (!pages[i])
 			return -ENOMEM;
 		cond_resched();
 	}
 	return 0;
+}
+
+void dmaplane_free_node_pages(struct page **pages, unsigned long n)
+{
+	unsigned long i;
+
+	for (i = 0; i < n && pages[i]; i++)
+		__free_page(pages[i]);
+}
+
+/* Fill buf->pages[first..first+n) with order-0 pages. */
+static int dmaplane_fill_pages(struct dmaplane_buffer *buf, unsigned long first,
+			       unsigned long n, gfp_t node_gfp)
+{
+	return dmaplane_alloc_node_pages(buf->pages + first, n, buf->nid,
+					 DMAPLANE_GFP | __GFP_RETRY_MAYFAIL |
+					 node_gfp);
 }
 
 int dmaplane_alloc_pages(struct dmaplane_buffer *buf, gfp_t node_gfp)
@@ -225,7 +244,7 @@ static unsigned long dmaplane_pages_held(struct dmaplane_buffer *buf)
 
 void dmaplane_free_backing(struct dmaplane_buffer *buf)
 {
-	unsigned long i, held;
+	unsigned long held;
 
 	if (!buf->pages)
 		return;
@@ -251,8 +270,7 @@ void dmaplane_free_backing(struct dmaplane_buffer *buf)
 	case DMAPLANE_KIND_PAGES:
 	case DMAPLANE_KIND_HUGE:
 		/* Split chunks are order-0 pages like the others. */
-		for (i = 0; i < buf->nr_pages && buf->pages[i]; i++)
-			__free_page(buf->pages[i]);
+		dmaplane_free_node_pages(buf->pages, buf->nr_pages);
 		break;
 	}
 	bitmap_free(buf->huge_map);

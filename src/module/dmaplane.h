@@ -227,6 +227,9 @@ int dmaplane_ioc_map_bench(struct dmaplane_ctx *ctx, void *arg,
 int dmaplane_pin_charge(atomic64_t *pinned, u64 npages, u64 limit,
 			bool unlimited);
 #endif
+int dmaplane_alloc_node_pages(struct page **pages, unsigned long n, int nid,
+			      gfp_t gfp);
+void dmaplane_free_node_pages(struct page **pages, unsigned long n);
 int dmaplane_alloc_pages(struct dmaplane_buffer *buf, gfp_t node_gfp);
 int dmaplane_alloc_huge(struct dmaplane_buffer *buf, gfp_t node_gfp);
 int dmaplane_huge_sgt(struct dmaplane_buffer *buf, struct sg_table *sgt);

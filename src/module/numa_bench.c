@@ -47,34 +47,28 @@ struct dmaplane_bench_work {
 
 static void dmaplane_bench_mem_free(struct dmaplane_bench_mem *mem)
 {
-	unsigned long i;
-
 	if (mem->vaddr)
 		vunmap(mem->vaddr);
-	for (i = 0; i < mem->nr_pages && mem->pages[i]; i++)
-		__free_page(mem->pages[i]);
+	if (mem->pages)
+		dmaplane_free_node_pages(mem->pages, mem->nr_pages);
 	kvfree(mem->pages);
 }
 
 static int dmaplane_bench_mem_alloc(struct dmaplane_bench_mem *mem, int nid,
 				    size_t size)
 {
-	unsigned long i;
+	int ret;
 
 	mem->nr_pages = size >> PAGE_SHIFT;
 	mem->pages = kvcalloc(mem->nr_pages, sizeof(*mem->pages), GFP_KERNEL);
 	if (!mem->pages)
 		return -ENOMEM;
-	for (i = 0; i < mem->nr_pages; i++) {
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		mem->pages[i] = alloc_pages_node(nid, GFP_KERNEL | __GFP_ZERO |
-						 __GFP_THISNODE | __GFP_NOWARN |
-						 __GFP_RETRY_MAYFAIL, 0);
-		if (!mem->pages[i])
-			return -ENOMEM;
-		cond_resched();
-	}
+	ret = dmaplane_alloc_node_pages(mem->pages, mem->nr_pages, nid,
+					GFP_KERNEL | __GFP_ZERO |
+					__GFP_THISNODE | __GFP_NOWARN |
+					__GFP_RETRY_MAYFAIL);
+	if (ret)
+		return ret;
 	mem->vaddr = vmap(mem->pages, mem->nr_pages, VM_MAP, PAGE_KERNEL);
 	return mem->vaddr ? 0 : -ENOMEM;
 }
