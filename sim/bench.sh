@@ -30,16 +30,16 @@ cd "$root" || exit 2
 
 launch=(vm/launch.sh --timeout 900)
 [ -n "${KVER:-}" ] && launch+=(--kver "$KVER")
-# In the guest: load the module, run one dmaplanectl benchmark twice
-# (JSON, then the table) into $DMAPLANE_RESULTS.
+# In the guest: load the module, run one dmaplanectl benchmark into
+# $DMAPLANE_RESULTS: its table and its JSON from the same run.
 guest_cmd() { # name dmaplanectl-args...
 	local name=$1
 	shift
 	printf 'modprobe -a ib_core rdma_cm && insmod build/modules/$(uname -r)/src/module/dmaplane.ko max_buffer_size=%s && ' \
 		$((1 << 30))
 	printf 'build/tools/dmaplanectl topo >$DMAPLANE_RESULTS/topology.txt && '
-	printf 'build/tools/dmaplanectl %s --json >$DMAPLANE_RESULTS/%s.json && ' "$*" "$name"
-	printf 'build/tools/dmaplanectl %s >$DMAPLANE_RESULTS/%s.txt' "$*" "$name"
+	printf 'build/tools/dmaplanectl %s --json-out $DMAPLANE_RESULTS/%s.json >$DMAPLANE_RESULTS/%s.txt' \
+		"$*" "$name" "$name"
 }
 
 status=0

@@ -13,7 +13,8 @@
  *                          [--time-ms T] [--json]
  *   dmaplanectl huge-bench [--sizes S,S,...] [--iterations N] [--json]
  *
- * Sizes take K, M or G suffixes (powers of two).
+ * Sizes take K, M or G suffixes (powers of two). --json-out FILE makes a
+ * benchmark print its table and write its JSON to FILE from the same run.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,7 +41,8 @@ static void usage(FILE *out)
 		"       dmaplanectl numa-bench [--size S] [--op read|write|copy]\n"
 		"                              [--passes N] [--time-ms T] [--json]\n"
 		"       dmaplanectl huge-bench [--sizes S,S,...] [--iterations N] [--json]\n"
-		"sizes take K, M or G suffixes\n");
+		"sizes take K, M or G suffixes; benchmarks take --json-out FILE\n"
+		"(the table on stdout and the JSON in FILE, from one run)\n");
 }
 
 static uint64_t parse_size(const char *arg);
@@ -55,6 +57,13 @@ struct options {
 	const char *sizes;
 	const char *addr;
 	uint32_t port;
+	/*
+	 * Where a benchmark writes: the table (stdout unless --json) and the
+	 * JSON (stdout with --json, or the --json-out file), both from one run.
+	 */
+	FILE *tbl;
+	FILE *js;
+	const char *json_out;
 };
 
 static int fail(const char *what, int ret)
@@ -115,8 +124,9 @@ static double now_ns(void)
 }
 
 /* Round trips through the dispatcher: the floor cost of any dmaplane call. */
-static int cmd_echo_bench(int fd, long iterations, int json)
+static int cmd_echo_bench(int fd, const struct options *o)
 {
+	long iterations = o->iterations;
 	double start, elapsed;
 	uint64_t out;
 	int ret;
@@ -133,13 +143,13 @@ static int cmd_echo_bench(int fd, long iterations, int json)
 		}
 	}
 	elapsed = now_ns() - start;
-	if (json)
-		printf("{\"benchmark\": \"echo\", \"iterations\": %ld, "
+	if (o->js)
+		fprintf(o->js, "{\"benchmark\": \"echo\", \"iterations\": %ld, "
 		       "\"ns_per_call\": %.1f, \"calls_per_second\": %.0f}\n",
 		       iterations, elapsed / iterations,
 		       iterations / (elapsed / 1e9));
-	else
-		printf("%-10s %12s %12s %16s\n%-10s %12ld %12.1f %16.0f\n",
+	if (o->tbl)
+		fprintf(o->tbl, "%-10s %12s %12s %16s\n%-10s %12ld %12.1f %16.0f\n",
 		       "benchmark", "iterations", "ns/call", "calls/s", "echo",
 		       iterations, elapsed / iterations,
 		       iterations / (elapsed / 1e9));
@@ -414,13 +424,13 @@ static int cmd_numa_bench(int fd, const struct options *o)
 	}
 	local = nlocal ? local / nlocal : 0;
 	remote = nremote ? remote / nremote : 0;
-	if (o->json) {
-		printf("{\"benchmark\": \"numa_bandwidth\", \"op\": \"%s\", "
+	if (o->js) {
+		fprintf(o->js, "{\"benchmark\": \"numa_bandwidth\", \"op\": \"%s\", "
 		       "\"size\": %llu, \"passes\": %u, \"time_limit_ms\": %u, "
 		       "\"cells\": [", bench_ops[o->op],
 		       (unsigned long long)o->size, o->passes, o->time_ms);
 		for (uint32_t i = 0; i < n; i++)
-			printf("%s{\"cpu_node\": %u, \"mem_node\": %u, "
+			fprintf(o->js, "%s{\"cpu_node\": %u, \"mem_node\": %u, "
 			       "\"status\": %d, \"passes\": %u, \"bytes\": %llu, "
 			       "\"ns\": %llu, \"MBps\": %.1f}", i ? ", " : "",
 			       cells[i].cpu_node, cells[i].mem_node,
@@ -428,35 +438,36 @@ static int cmd_numa_bench(int fd, const struct options *o)
 			       (unsigned long long)cells[i].bytes,
 			       (unsigned long long)cells[i].ns,
 			       cell_mbps(&cells[i]));
-		printf("], \"local_MBps\": %.1f, \"remote_MBps\": %.1f, "
+		fprintf(o->js, "], \"local_MBps\": %.1f, \"remote_MBps\": %.1f, "
 		       "\"remote_over_local\": %.3f}\n", local, remote,
 		       local && remote ? remote / local : 0.0);
-	} else {
-		printf("numa-bench: %s, %llu MiB buffer, MB/s (rows: CPU node, "
+	}
+	if (o->tbl) {
+		fprintf(o->tbl, "numa-bench: %s, %llu MiB buffer, MB/s (rows: CPU node, "
 		       "columns: memory node)\n", bench_ops[o->op],
 		       (unsigned long long)(o->size >> 20));
-		printf("%8s", "cpu\\mem");
+		fprintf(o->tbl, "%8s", "cpu\\mem");
 		for (uint32_t j = 0; j < cols; j++)
-			printf(" %9u", cells[j].mem_node);
+			fprintf(o->tbl, " %9u", cells[j].mem_node);
 		for (uint32_t i = 0; i < n; i++) {
 			if (i % cols == 0)
-				printf("\n%8u", cells[i].cpu_node);
+				fprintf(o->tbl, "\n%8u", cells[i].cpu_node);
 			if (cells[i].status)
-				printf(" %9s", strerror(-cells[i].status));
+				fprintf(o->tbl, " %9s", strerror(-cells[i].status));
 			else
-				printf(" %9.0f", cell_mbps(&cells[i]));
+				fprintf(o->tbl, " %9.0f", cell_mbps(&cells[i]));
 		}
-		printf("\nlocal %.0f MB/s", local);
+		fprintf(o->tbl, "\nlocal %.0f MB/s", local);
 		if (!nremote)
-			printf(" (one node: no remote cells)");
+			fprintf(o->tbl, " (one node: no remote cells)");
 		else
-			printf(", remote %.0f MB/s", remote);
+			fprintf(o->tbl, ", remote %.0f MB/s", remote);
 		if (local && remote)
-			printf(", remote/local %.3f (%.1f%% %s)", remote / local,
+			fprintf(o->tbl, ", remote/local %.3f (%.1f%% %s)", remote / local,
 			       100 * (remote > local ? remote / local - 1 :
 				      1 - remote / local),
 			       remote > local ? "faster" : "slower");
-		printf("\n");
+		fprintf(o->tbl, "\n");
 	}
 	free(cells);
 	return failed ? 1 : 0;
@@ -491,14 +502,14 @@ static double per_iter_us(uint64_t ns, uint32_t iterations)
 	return ns / 1e3 / iterations;
 }
 
-static void print_map_json(const char *name, const struct map_result *r,
-			   uint32_t iterations)
+static void print_map_json(FILE *js, const char *name,
+			   const struct map_result *r, uint32_t iterations)
 {
 	if (r->err) {
-		printf("\"%s\": {\"error\": \"%s\"}", name, strerror(-r->err));
+		fprintf(js, "\"%s\": {\"error\": \"%s\"}", name, strerror(-r->err));
 		return;
 	}
-	printf("\"%s\": {\"segments\": %llu, \"huge_chunks\": %llu, "
+	fprintf(js, "\"%s\": {\"segments\": %llu, \"huge_chunks\": %llu, "
 	       "\"build_us\": %.1f, \"map_us\": %.1f, \"unmap_us\": %.1f}", name,
 	       (unsigned long long)r->mb.dma_segments,
 	       (unsigned long long)r->huge_chunks,
@@ -519,11 +530,11 @@ static int cmd_huge_bench(int fd, const struct options *o)
 
 	if (!list)
 		return fail("huge-bench", -ENOMEM);
-	if (o->json)
-		printf("{\"benchmark\": \"hugepage_map\", \"iterations\": %u, "
-		       "\"results\": [", iters);
-	else
-		printf("%10s %10s %10s %8s %14s %14s %8s\n", "size", "4K_segs",
+	if (o->js)
+		fprintf(o->js, "{\"benchmark\": \"hugepage_map\", \"iterations\": %u, "
+			"\"results\": [", iters);
+	if (o->tbl)
+		fprintf(o->tbl, "%10s %10s %10s %8s %14s %14s %8s\n", "size", "4K_segs",
 		       "2M_segs", "chunks", "4K_build+map", "2M_build+map",
 		       "ratio");
 	for (tok = strtok_r(list, ",", &save); tok;
@@ -537,19 +548,20 @@ static int cmd_huge_bench(int fd, const struct options *o)
 		tp = per_iter_us(pages.mb.build_ns + pages.mb.map_ns, iters);
 		th = per_iter_us(huge.mb.build_ns + huge.mb.map_ns, iters);
 		failed |= pages.err || huge.err;
-		if (o->json) {
-			printf("%s{\"size\": %llu, ", first ? "" : ", ",
-			       (unsigned long long)size);
-			print_map_json("pages_4k", &pages, iters);
-			printf(", ");
-			print_map_json("huge_2m", &huge, iters);
-			printf(", \"ratio\": %.2f}",
-			       pages.err || huge.err || !th ? 0.0 : tp / th);
-		} else if (pages.err || huge.err) {
-			printf("%9lluM  %s\n", (unsigned long long)(size >> 20),
+		if (o->js) {
+			fprintf(o->js, "%s{\"size\": %llu, ", first ? "" : ", ",
+				(unsigned long long)size);
+			print_map_json(o->js, "pages_4k", &pages, iters);
+			fprintf(o->js, ", ");
+			print_map_json(o->js, "huge_2m", &huge, iters);
+			fprintf(o->js, ", \"ratio\": %.2f}",
+				pages.err || huge.err || !th ? 0.0 : tp / th);
+		}
+		if (o->tbl && (pages.err || huge.err)) {
+			fprintf(o->tbl, "%9lluM  %s\n", (unsigned long long)(size >> 20),
 			       strerror(-(pages.err ? pages.err : huge.err)));
-		} else {
-			printf("%9lluM %10llu %10llu %8llu %12.1fus %12.1fus %7.1fx\n",
+		} else if (o->tbl) {
+			fprintf(o->tbl, "%9lluM %10llu %10llu %8llu %12.1fus %12.1fus %7.1fx\n",
 			       (unsigned long long)(size >> 20),
 			       (unsigned long long)pages.mb.dma_segments,
 			       (unsigned long long)huge.mb.dma_segments,
@@ -558,8 +570,8 @@ static int cmd_huge_bench(int fd, const struct options *o)
 		}
 		first = 0;
 	}
-	if (o->json)
-		printf("]}\n");
+	if (o->js)
+		fprintf(o->js, "]}\n");
 	free(list);
 	return failed;
 }
@@ -617,6 +629,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 		} else if (!strcmp(opt, "--sizes")) {
 			o->sizes = val;
+		} else if (!strcmp(opt, "--json-out")) {
+			o->json_out = val;
 		} else if (!strcmp(opt, "--addr")) {
 			o->addr = val;
 		} else if (!strcmp(opt, "--port")) {
@@ -668,6 +682,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	o.tbl = o.json ? NULL : stdout;
+	o.js = o.json ? stdout : NULL;
+	if (o.json_out && !o.json) {
+		o.js = fopen(o.json_out, "w");
+		if (!o.js)
+			return fail(o.json_out, -errno);
+	}
+
 	fd = dmaplane_open();
 	if (fd < 0)
 		return fail(DMAPLANE_DEV_PATH, fd);
@@ -684,8 +706,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "rdma-connect")) {
 		ret = cmd_rdma_connect(fd, &o);
 	} else if (!strcmp(cmd, "echo-bench")) {
-		ret = cmd_echo_bench(fd, o.iterations ? o.iterations : 100000,
-				     o.json);
+		if (!o.iterations)
+			o.iterations = 100000;
+		ret = cmd_echo_bench(fd, &o);
 	} else if (!strcmp(cmd, "numa-bench")) {
 		ret = cmd_numa_bench(fd, &o);
 	} else if (!strcmp(cmd, "huge-bench")) {
@@ -697,5 +720,7 @@ int main(int argc, char **argv)
 		ret = 2;
 	}
 	close(fd);
+	if (o.js && o.js != stdout && fclose(o.js))
+		ret = fail(o.json_out, -errno);
 	return ret;
 }
