@@ -607,6 +607,10 @@ static void map_bench_measures(void)
 	mb.reserved = 1;
 	KTAP_EXPECT_RET(ioctl(dev_fd, DMAPLANE_IOC_MAP_BENCH, &mb) ? -errno : 0,
 			-EINVAL);
+	mb.reserved = 0;
+	mb.flags = 1;
+	KTAP_EXPECT_RET(ioctl(dev_fd, DMAPLANE_IOC_MAP_BENCH, &mb) ? -errno : 0,
+			-EINVAL);
 	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, pages.handle), 0);
 	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, coh.handle), 0);
 }

@@ -219,6 +219,15 @@ static void endpoint_rejects_bad_input(void)
 					    DMAPLANE_EP_TIMEOUT_MAX_MS + 1),
 			-EINVAL);
 	KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, h, 1, &buf, NULL), -EINVAL);
+	{
+		struct dmaplane_ep_accept acc = { .handle = h, .reserved = 1 };
+		struct dmaplane_handle_op op = { .handle = h, .flags = 1 };
+
+		KTAP_EXPECT_RET(ep_ioctl(DMAPLANE_IOC_ENDPOINT_ACCEPT, &acc),
+				-EINVAL);
+		KTAP_EXPECT_RET(ep_ioctl(DMAPLANE_IOC_ENDPOINT_DESTROY, &op),
+				-EINVAL);
+	}
 	KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, h, &info), 0);
 	KTAP_EXPECT(info.state == DMAPLANE_EP_IDLE, "state %u", info.state);
 	/* Handles are typed: a buffer is not an endpoint, nor the reverse. */
