@@ -19,7 +19,7 @@ USER_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 
 LIB := $(BUILD)/lib/libdmaplane.a
 TOOLS := $(BUILD)/tools/dmaplanectl
-TEST_SUITES := core buffer numa dmabuf rdma faults lifecycle
+TEST_SUITES := core buffer numa dmabuf rdma verbs faults lifecycle
 TESTS := $(TEST_SUITES:%=$(BUILD)/tests/%_test)
 TEST_COMMON := tests/ktap.c tests/testutil.c
 USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \

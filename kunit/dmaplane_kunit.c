@@ -15,7 +15,7 @@
 #include <linux/sizes.h>
 #include <linux/slab.h>
 
-#include "dmaplane.h"
+#include "rdma.h"
 
 MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 MODULE_IMPORT_NS(DMA_BUF);
@@ -41,6 +41,11 @@ static const unsigned int known_cmds[] = {
 	DMAPLANE_IOC_ENDPOINT_CONNECT,
 	DMAPLANE_IOC_ENDPOINT_ACCEPT,
 	DMAPLANE_IOC_ENDPOINT_INFO,
+	DMAPLANE_IOC_MR_REG,
+	DMAPLANE_IOC_MR_DEREG,
+	DMAPLANE_IOC_POST,
+	DMAPLANE_IOC_REAP,
+	DMAPLANE_IOC_ENDPOINT_EVENTFD,
 };
 
 #define IOWR_SIZED(nr, size) \
@@ -906,8 +911,122 @@ static struct kunit_suite ep_suite = {
 	.test_cases = ep_cases,
 };
 
+/* Fill @sgl with @n DMA entries of (address, length) pairs in @v. */
+static void sg_dma_fill(struct scatterlist *sgl, unsigned int n, const u64 *v)
+{
+	unsigned int i;
+
+	sg_init_table(sgl, n);
+	for (i = 0; i < n; i++) {
+		sg_dma_address(&sgl[i]) = v[2 * i];
+		sg_dma_len(&sgl[i]) = v[2 * i + 1];
+	}
+}
+
+static void mr_page_size_largest_that_fits(struct kunit *test)
+{
+	struct scatterlist sgl[3];
+	u32 npages = 0;
+	/* Two 2 MiB chunks and a 4 KiB tail: 2 MiB pages, 3 of them. */
+	const u64 huge[] = { SZ_4M, SZ_2M, SZ_8M, SZ_2M, SZ_16M, SZ_4K };
+	/* A 4 KiB-aligned start forces 4 KiB pages. */
+	const u64 small[] = { SZ_4M + SZ_4K, SZ_64K, SZ_8M, SZ_64K };
+	/* A middle entry that is not a whole page: nothing fits. */
+	const u64 ragged[] = { SZ_4M, 100, SZ_8M, SZ_4K };
+
+	sg_dma_fill(sgl, 3, huge);
+	KUNIT_EXPECT_EQ(test, dmaplane_mr_page_size(sgl, 3, ~0ULL << 12, 512,
+						    &npages), 21);
+	KUNIT_EXPECT_EQ(test, npages, 3);
+	/* A device without 2 MiB pages gets 1 MiB ones. */
+	KUNIT_EXPECT_EQ(test, dmaplane_mr_page_size(sgl, 3,
+						    (~0ULL << 12) & ~(u64)SZ_2M,
+						    512, &npages), 20);
+	KUNIT_EXPECT_EQ(test, npages, 5);
+	sg_dma_fill(sgl, 2, small);
+	KUNIT_EXPECT_EQ(test, dmaplane_mr_page_size(sgl, 2, ~0ULL << 12, 512,
+						    &npages), 12);
+	KUNIT_EXPECT_EQ(test, npages, 32);
+	/* More pages than the device registers at once. */
+	KUNIT_EXPECT_EQ(test, dmaplane_mr_page_size(sgl, 2, ~0ULL << 12, 31,
+						    &npages), -EMSGSIZE);
+	sg_dma_fill(sgl, 2, ragged);
+	KUNIT_EXPECT_EQ(test, dmaplane_mr_page_size(sgl, 2, ~0ULL << 12, 512,
+						    &npages), -EINVAL);
+}
+
+static void op_check_bounds_and_access(struct kunit *test)
+{
+	const u64 len = SZ_1M;
+	const u32 rw = DMAPLANE_MR_LOCAL_WRITE;
+	struct dmaplane_op op = {
+		.opcode = DMAPLANE_OP_WRITE, .length = SZ_4K, .rkey = 1,
+	};
+
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, 0), 0);
+	op.offset = len - SZ_4K;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, 0), 0);
+	op.offset = len - SZ_4K + 1;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, 0), -ERANGE);
+	op.offset = U64_MAX;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, 0), -ERANGE);
+	op.offset = 0;
+	op.remote_offset = U64_MAX - SZ_4K;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, 0), 0);
+	op.remote_offset++;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, 0), -ERANGE);
+	op.remote_offset = 0;
+	op.length = (u64)DMAPLANE_OP_MAX_LENGTH + 1;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, U64_MAX, 0), -EMSGSIZE);
+	op.length = SZ_4K;
+	op.opcode = DMAPLANE_OP_READ;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, 0), -EACCES);
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, rw), 0);
+	op.opcode = DMAPLANE_OP_RECV;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, rw), -EINVAL);
+	op.rkey = 0;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, rw), 0);
+	op.opcode = DMAPLANE_OP_READ + 1;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, rw), -EINVAL);
+	/* Messages without data name nothing local. */
+	op = (struct dmaplane_op){ .opcode = DMAPLANE_OP_WRITE_IMM, .imm = 7 };
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, 0, 0), 0);
+	op.offset = 1;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, 0, 0), -EINVAL);
+	op = (struct dmaplane_op){ .opcode = DMAPLANE_OP_WRITE };
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, len, 0), -EINVAL);
+	op = (struct dmaplane_op){ .opcode = DMAPLANE_OP_NOOP, .cookie = 9 };
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, 0, 0), 0);
+	op.imm = 1;
+	KUNIT_EXPECT_EQ(test, dmaplane_op_check(&op, 0, 0), -EINVAL);
+}
+
+static void wc_status_errno(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, dmaplane_wc_errno(IB_WC_SUCCESS), 0);
+	KUNIT_EXPECT_EQ(test, dmaplane_wc_errno(IB_WC_WR_FLUSH_ERR), -ECANCELED);
+	KUNIT_EXPECT_EQ(test, dmaplane_wc_errno(IB_WC_REM_ACCESS_ERR), -EACCES);
+	KUNIT_EXPECT_EQ(test, dmaplane_wc_errno(IB_WC_REM_OP_ERR), -EREMOTEIO);
+	KUNIT_EXPECT_EQ(test, dmaplane_wc_errno(IB_WC_RETRY_EXC_ERR),
+			-ETIMEDOUT);
+	KUNIT_EXPECT_EQ(test, dmaplane_wc_errno(IB_WC_LOC_LEN_ERR), -EMSGSIZE);
+	KUNIT_EXPECT_EQ(test, dmaplane_wc_errno(IB_WC_FATAL_ERR), -EIO);
+}
+
+static struct kunit_case verbs_cases[] = {
+	KUNIT_CASE(mr_page_size_largest_that_fits),
+	KUNIT_CASE(op_check_bounds_and_access),
+	KUNIT_CASE(wc_status_errno),
+	{}
+};
+
+static struct kunit_suite verbs_suite = {
+	.name = "dmaplane_verbs",
+	.test_cases = verbs_cases,
+};
+
 kunit_test_suites(&ioctl_suite, &handle_suite, &buffer_suite,
-		  &placement_suite, &export_suite, &ep_suite);
+		  &placement_suite, &export_suite, &ep_suite, &verbs_suite);
 
 MODULE_DESCRIPTION("KUnit suites for dmaplane internals");
 MODULE_LICENSE("GPL");

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -326,7 +327,124 @@ const char *dmaplane_cap_name(uint64_t cap)
 		return "rdma_devices";
 	case DMAPLANE_CAP_ENDPOINTS:
 		return "endpoints";
+	case DMAPLANE_CAP_VERBS:
+		return "verbs";
 	default:
 		return NULL;
 	}
+}
+
+struct dmaplane_loopback_connector {
+	int fd;
+	uint32_t handle;
+	struct dmaplane_addr addr;
+	int ret;
+};
+
+static void *dmaplane_loopback_connect(void *arg)
+{
+	struct dmaplane_loopback_connector *c = arg;
+
+	c->ret = dmaplane_ep_connect(c->fd, c->handle, &c->addr, 0);
+	return NULL;
+}
+
+int dmaplane_ep_loopback(int fd, const char *ip,
+			 const struct dmaplane_ep_create *p,
+			 uint32_t *client, uint32_t *server)
+{
+	struct dmaplane_loopback_connector c = { .fd = fd };
+	uint32_t listener;
+	pthread_t thread;
+	int ret;
+
+	ret = dmaplane_addr_parse(ip, 0, &c.addr);
+	if (ret)
+		return ret;
+	ret = dmaplane_ep_create(fd, p, &listener);
+	if (ret)
+		return ret;
+	ret = dmaplane_ep_listen(fd, listener, 1, &c.addr);
+	if (!ret)
+		ret = dmaplane_ep_create(fd, p, &c.handle);
+	if (ret)
+		goto out;
+	ret = -pthread_create(&thread, NULL, dmaplane_loopback_connect, &c);
+	if (ret) {
+		dmaplane_ep_destroy(fd, c.handle);
+		goto out;
+	}
+	ret = dmaplane_ep_accept(fd, listener, 0, server, NULL);
+	pthread_join(thread, NULL);
+	if (!ret && c.ret) {
+		dmaplane_ep_destroy(fd, *server);
+		ret = c.ret;
+	}
+	if (ret)
+		dmaplane_ep_destroy(fd, c.handle);
+	else
+		*client = c.handle;
+out:
+	dmaplane_ep_destroy(fd, listener);
+	return ret;
+}
+
+int dmaplane_mr_reg(int fd, uint32_t endpoint, uint32_t buffer,
+		    uint64_t offset, uint64_t length, uint32_t access,
+		    uint32_t *handle, uint32_t *rkey)
+{
+	struct dmaplane_mr_reg req = {
+		.endpoint = endpoint, .buffer = buffer, .access = access,
+		.offset = offset, .length = length,
+	};
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_MR_REG, &req);
+
+	if (!ret) {
+		*handle = req.handle;
+		if (rkey)
+			*rkey = req.rkey;
+	}
+	return ret;
+}
+
+int dmaplane_mr_dereg(int fd, uint32_t handle)
+{
+	struct dmaplane_handle_op op = { .handle = handle };
+
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_MR_DEREG, &op);
+}
+
+int dmaplane_post(int fd, uint32_t endpoint, const struct dmaplane_op *ops,
+		  uint32_t n, uint32_t *posted)
+{
+	struct dmaplane_post req = {
+		.endpoint = endpoint, .count = n,
+		.ops = (uintptr_t)ops,
+	};
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_POST, &req);
+
+	if (posted)
+		*posted = ret ? 0 : req.posted;
+	return ret ? ret : req.error;
+}
+
+int dmaplane_reap(int fd, uint32_t endpoint, struct dmaplane_completion *c,
+		  uint32_t max, uint32_t min, uint32_t timeout_ms,
+		  uint32_t *count)
+{
+	struct dmaplane_reap req = {
+		.endpoint = endpoint, .max = max, .entries = (uintptr_t)c,
+		.min = min, .timeout_ms = timeout_ms,
+	};
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_REAP, &req);
+
+	*count = ret ? 0 : req.count;
+	return ret;
+}
+
+int dmaplane_ep_eventfd(int fd, uint32_t endpoint, int efd)
+{
+	struct dmaplane_ep_eventfd req = { .endpoint = endpoint, .fd = efd };
+
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_ENDPOINT_EVENTFD, &req);
 }

@@ -79,6 +79,36 @@ int dmaplane_ep_connect(int fd, uint32_t handle, const struct dmaplane_addr *a,
 int dmaplane_ep_accept(int fd, uint32_t listener, uint32_t timeout_ms,
 		       uint32_t *handle, struct dmaplane_addr *peer);
 int dmaplane_ep_info(int fd, uint32_t handle, struct dmaplane_ep_info *info);
+/*
+ * A loopback connection in one file: a listener on @ip, an endpoint that
+ * connects to it from a second thread, the accepted one. *@client and
+ * *@server are the two connected ends; the listener is destroyed.
+ * @p (NULL: defaults) applies to every endpoint.
+ */
+int dmaplane_ep_loopback(int fd, const char *ip,
+			 const struct dmaplane_ep_create *p,
+			 uint32_t *client, uint32_t *server);
+
+/* MR_REG: *@handle and *@rkey (0 without remote access) receive it. */
+int dmaplane_mr_reg(int fd, uint32_t endpoint, uint32_t buffer,
+		    uint64_t offset, uint64_t length, uint32_t access,
+		    uint32_t *handle, uint32_t *rkey);
+int dmaplane_mr_dereg(int fd, uint32_t handle);
+/*
+ * POST @n operations; *@posted (may be NULL) gets how many were. 0 when
+ * all were, else the -errno that stopped the batch.
+ */
+int dmaplane_post(int fd, uint32_t endpoint, const struct dmaplane_op *ops,
+		  uint32_t n, uint32_t *posted);
+/*
+ * REAP up to @max completions into @c, waiting up to @timeout_ms for
+ * @min of them; *@count gets how many arrived.
+ */
+int dmaplane_reap(int fd, uint32_t endpoint, struct dmaplane_completion *c,
+		  uint32_t max, uint32_t min, uint32_t timeout_ms,
+		  uint32_t *count);
+/* Signal eventfd @efd on the endpoint's completions; -1 stops it. */
+int dmaplane_ep_eventfd(int fd, uint32_t endpoint, int efd);
 
 /* Name of one DMAPLANE_CAP_* bit, or NULL for a bit this library predates. */
 const char *dmaplane_cap_name(uint64_t cap);

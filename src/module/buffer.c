@@ -71,11 +71,16 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 	kfree(buf);
 }
 
-/* An mmapped buffer keeps its handle: its memory is in a process's hands. */
+/*
+ * An mmapped or registered buffer keeps its handle: its memory is in a
+ * process's or a NIC's hands.
+ */
 static bool dmaplane_buffer_busy(struct dmaplane_obj *obj)
 {
-	return atomic_read(&container_of(obj, struct dmaplane_buffer,
-					 obj)->mappings) > 0;
+	struct dmaplane_buffer *buf = container_of(obj, struct dmaplane_buffer,
+						   obj);
+
+	return atomic_read(&buf->mappings) > 0 || atomic_read(&buf->mrs) > 0;
 }
 
 static const struct dmaplane_obj_ops dmaplane_buffer_ops = {
@@ -95,6 +100,7 @@ void dmaplane_buffer_init(struct dmaplane_buffer *buf,
 	atomic_set(&buf->mappings, 0);
 	atomic_set(&buf->exports, 0);
 	atomic_set(&buf->attachments, 0);
+	atomic_set(&buf->mrs, 0);
 	mutex_init(&buf->lock);
 	INIT_LIST_HEAD(&buf->export_list);
 	atomic_inc(&dmaplane_stats.buffers);
@@ -379,7 +385,7 @@ int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
 	struct dmaplane_buffer *buf;
 	int ret = 0;
 
-	if (info->flags & ~DMAPLANE_BUFFER_INFO_VALID_FLAGS ||
+	if (info->flags & ~DMAPLANE_BUFFER_INFO_VALID_FLAGS || info->reserved ||
 	    (info->node_pages_len && !info->node_pages_ptr))
 		return -EINVAL;
 	buf = dmaplane_buffer_lookup(ctx, info->handle);
@@ -406,6 +412,7 @@ int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
 	info->nr_node_ids = nr_node_ids;
 	info->exports = atomic_read(&buf->exports);
 	info->attachments = atomic_read(&buf->attachments);
+	info->mrs = atomic_read(&buf->mrs);
 	if (READ_ONCE(buf->revoked))
 		info->result_flags |= DMAPLANE_BUF_RES_REVOKED;
 	if (info->node_pages_len)

@@ -25,6 +25,10 @@ static const struct {
 	DMAPLANE_COUNTER(huge_fallback_chunks),
 	DMAPLANE_COUNTER(revocations),
 	DMAPLANE_COUNTER(released_attached),
+	DMAPLANE_COUNTER(mr_dereg_no_inv),
+	DMAPLANE_COUNTER(ops_posted),
+	DMAPLANE_COUNTER(op_bytes),
+	DMAPLANE_COUNTER(op_errors),
 };
 
 static const char *const dmaplane_kind_names[] = {
@@ -39,11 +43,11 @@ static void dmaplane_buffer_show(struct dmaplane_buffer *buf, void *data)
 {
 	struct seq_file *m = data;
 
-	seq_printf(m, "id=%llu kind=%s size=%llu node=%d pages_on_node=%lu mappings=%d exports=%d attachments=%d flags=0x%x%s\n",
+	seq_printf(m, "id=%llu kind=%s size=%llu node=%d pages_on_node=%lu mappings=%d exports=%d attachments=%d mrs=%d flags=0x%x%s\n",
 		   buf->id, dmaplane_kind_names[buf->kind], buf->size,
 		   buf->nid, buf->pages_on_node, atomic_read(&buf->mappings),
 		   atomic_read(&buf->exports), atomic_read(&buf->attachments),
-		   buf->result_flags, READ_ONCE(buf->revoked) ? " revoked" : "");
+		   atomic_read(&buf->mrs), buf->result_flags, READ_ONCE(buf->revoked) ? " revoked" : "");
 }
 
 /* One line per buffer module-wide: no handles (they are per file), no addresses. */
@@ -77,6 +81,7 @@ static int dmaplane_info_show(struct seq_file *m, void *unused)
 		   atomic_read(&dmaplane_stats.attachments));
 	seq_printf(m, "endpoints: %d\n",
 		   atomic_read(&dmaplane_stats.endpoints));
+	seq_printf(m, "mrs: %d\n", atomic_read(&dmaplane_stats.mrs));
 	for (i = 0; i < ARRAY_SIZE(dmaplane_counters); i++)
 		seq_printf(m, "%s: %lld\n", dmaplane_counters[i].name,
 			   atomic64_read(dmaplane_counters[i].value));

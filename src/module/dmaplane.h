@@ -45,6 +45,11 @@ struct dmaplane_stats {
 	atomic64_t revocations;		/* imports told their memory moved */
 	atomic64_t released_attached;	/* exports released with attachments */
 	atomic_t endpoints;		/* live RDMA endpoints */
+	atomic_t mrs;			/* live registrations */
+	atomic64_t mr_dereg_no_inv;	/* MRs freed without LOCAL_INV (QP down) */
+	atomic64_t ops_posted;		/* operations posted (NOOP included) */
+	atomic64_t op_bytes;		/* bytes of successful operations */
+	atomic64_t op_errors;		/* operations completed with an error */
 };
 
 extern struct dmaplane_stats dmaplane_stats;
@@ -52,6 +57,7 @@ extern struct dmaplane_stats dmaplane_stats;
 enum dmaplane_obj_type {
 	DMAPLANE_OBJ_BUFFER = 1,
 	DMAPLANE_OBJ_ENDPOINT,
+	DMAPLANE_OBJ_MR,
 };
 
 struct dmaplane_obj;
@@ -182,6 +188,7 @@ struct dmaplane_buffer {
 	atomic_t mappings;	/* live VMAs */
 	atomic_t exports;	/* live dma-bufs exported from it */
 	atomic_t attachments;	/* devices attached to them */
+	atomic_t mrs;		/* MRs registered over it */
 	/*
 	 * @lock serialises exporting, attaching and revoking: @export_list
 	 * and each export's revoked flag and static attachment count. It
@@ -308,6 +315,20 @@ int dmaplane_ioc_ep_accept(struct dmaplane_ctx *ctx, void *arg,
 			   struct dmaplane_commit *commit);
 int dmaplane_ioc_ep_info(struct dmaplane_ctx *ctx, void *arg,
 			 struct dmaplane_commit *commit);
+
+/* rdma_mr.c */
+int dmaplane_ioc_mr_reg(struct dmaplane_ctx *ctx, void *arg,
+			struct dmaplane_commit *commit);
+int dmaplane_ioc_mr_dereg(struct dmaplane_ctx *ctx, void *arg,
+			  struct dmaplane_commit *commit);
+
+/* rdma_verbs.c */
+int dmaplane_ioc_post(struct dmaplane_ctx *ctx, void *arg,
+		      struct dmaplane_commit *commit);
+int dmaplane_ioc_reap(struct dmaplane_ctx *ctx, void *arg,
+		      struct dmaplane_commit *commit);
+int dmaplane_ioc_ep_eventfd(struct dmaplane_ctx *ctx, void *arg,
+			    struct dmaplane_commit *commit);
 
 /* dma_dev.c */
 int dmaplane_dma_init(void);

@@ -84,6 +84,16 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 		       struct dmaplane_ep_accept, peer),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_INFO, dmaplane_ioc_ep_info,
 		       struct dmaplane_ep_info, peer),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_MR_REG, dmaplane_ioc_mr_reg,
+		       struct dmaplane_mr_reg, reserved),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_MR_DEREG, dmaplane_ioc_mr_dereg,
+		       struct dmaplane_handle_op, flags),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_POST, dmaplane_ioc_post,
+		       struct dmaplane_post, reserved),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_REAP, dmaplane_ioc_reap,
+		       struct dmaplane_reap, reserved),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_EVENTFD, dmaplane_ioc_ep_eventfd,
+		       struct dmaplane_ep_eventfd, fd),
 };
 
 /*

@@ -12,6 +12,10 @@
  * device goes away (DEVICE_REMOVAL), the endpoint is marked -ENODEV,
  * waiters wake, and a work item tears it down so the CM can finish
  * removing the device.
+ *
+ * Teardown order: stop posting, disconnect, drain the QP (every operation
+ * completes, flushed), deregister the endpoint's MRs, then free the QP,
+ * CQ, PD and the cm id.
  */
 #include <linux/in.h>
 #include <linux/in6.h>
@@ -22,29 +26,7 @@
 #include <rdma/rdma_cm.h>
 #include <kunit/visibility.h>
 
-#include "dmaplane.h"
-
-/*
- * @lock covers @state, @error, @events, @pending and @cm_id's pointer
- * value; @op_lock serialises operations that sleep on the CM and the
- * teardown of @cm_id, @qp resources, @pd and @cq.
- */
-struct dmaplane_ep {
-	struct dmaplane_obj obj;
-	struct mutex op_lock;		/* see above */
-	spinlock_t lock;		/* see above */
-	wait_queue_head_t wq;
-	struct rdma_cm_id *cm_id;
-	struct ib_pd *pd;
-	struct ib_cq *cq;
-	u32 state;
-	int error;
-	u32 events;			/* BIT(RDMA_CM_EVENT_*) seen */
-	struct list_head pending;	/* listener: requests not accepted */
-	struct list_head pending_node;
-	struct work_struct remove_work;
-	struct dmaplane_ep_create params;
-};
+#include "rdma.h"
 
 static struct workqueue_struct *dmaplane_ep_wq;
 
@@ -54,18 +36,13 @@ static const struct dmaplane_obj_ops dmaplane_ep_ops = {
 	.release = dmaplane_ep_release,
 };
 
-static void dmaplane_ep_get(struct dmaplane_ep *ep)
-{
-	kref_get(&ep->obj.ref);
-}
-
-static void dmaplane_ep_put(struct dmaplane_ep *ep)
+void dmaplane_ep_put(struct dmaplane_ep *ep)
 {
 	dmaplane_obj_put(&ep->obj);
 }
 
-/* Mark the endpoint failed with @error (the first error wins) and wake. */
-static void dmaplane_ep_fail(struct dmaplane_ep *ep, int error)
+/* Record @error unless one is recorded already (the first error wins). */
+void dmaplane_ep_set_error(struct dmaplane_ep *ep, int error)
 {
 	spin_lock(&ep->lock);
 	if (!ep->error) {
@@ -73,24 +50,114 @@ static void dmaplane_ep_fail(struct dmaplane_ep *ep, int error)
 		ep->state = DMAPLANE_EP_ERROR;
 	}
 	spin_unlock(&ep->lock);
-	wake_up_all(&ep->wq);
 }
 
-/* Free the QP, CQ, PD and the cm id. op_lock held. */
+/* Mark the endpoint failed with @error and wake everyone watching it. */
+void dmaplane_ep_fail(struct dmaplane_ep *ep, int error)
+{
+	dmaplane_ep_set_error(ep, error);
+	dmaplane_ep_signal(ep);
+}
+
+/*
+ * The connection is over (the peer left, or an operation failed and took
+ * the QP down): disconnect and tear down off the caller's context, so
+ * everything in flight completes flushed and the peer hears about it.
+ */
+void dmaplane_ep_break(struct dmaplane_ep *ep)
+{
+	/* No reference left: its release is tearing it down already. */
+	if (!kref_get_unless_zero(&ep->obj.ref))
+		return;
+	if (!queue_work(dmaplane_ep_wq, &ep->remove_work))
+		dmaplane_ep_put(ep);
+}
+
+/*
+ * Stop posting and complete everything posted: the QP goes to the error
+ * state and every outstanding work request comes back flushed. op_lock
+ * held; safe to call again.
+ */
+void dmaplane_ep_quiesce(struct dmaplane_ep *ep)
+{
+	bool drain;
+
+	spin_lock_bh(&ep->post_lock);
+	ep->qp_live = false;
+	drain = ep->qp_used;
+	ep->qp_used = false;
+	spin_unlock_bh(&ep->post_lock);
+	if (drain && ep->cm_id && ep->cm_id->qp)
+		ib_drain_qp(ep->cm_id->qp);
+}
+
+/* The connection is up: operations may be posted. */
+static void dmaplane_ep_go_live(struct dmaplane_ep *ep)
+{
+	spin_lock_bh(&ep->post_lock);
+	ep->qp_live = true;
+	ep->qp_used = true;
+	spin_unlock_bh(&ep->post_lock);
+}
+
+static void dmaplane_ep_local_done(struct ib_cq *cq, struct ib_wc *wc)
+{
+	struct dmaplane_ep *ep = container_of(wc->wr_cqe, struct dmaplane_ep,
+					      local_cqe);
+
+	ep->local_status = wc->status;
+	complete(&ep->local_done);
+}
+
+/*
+ * Post a REG_MR or LOCAL_INV and wait for it. A QP that does not complete
+ * it in the endpoint's timeout is failed and drained, which completes it.
+ * op_lock held.
+ */
+int dmaplane_ep_post_local(struct dmaplane_ep *ep, struct ib_send_wr *wr)
+{
+	unsigned long left;
+	int ret = -ENOTCONN;
+
+	wr->wr_cqe = &ep->local_cqe;
+	wr->send_flags = IB_SEND_SIGNALED;
+	wr->next = NULL;
+	reinit_completion(&ep->local_done);
+	spin_lock_bh(&ep->post_lock);
+	if (ep->qp_live)
+		ret = ib_post_send(ep->cm_id->qp, wr, NULL);
+	spin_unlock_bh(&ep->post_lock);
+	if (ret)
+		return READ_ONCE(ep->error) ?: ret;
+	left = wait_for_completion_timeout(&ep->local_done,
+					   msecs_to_jiffies(ep->params.timeout_ms));
+	if (!left) {
+		dmaplane_ep_fail(ep, -ETIMEDOUT);
+		dmaplane_ep_quiesce(ep);
+		wait_for_completion(&ep->local_done);
+		return -ETIMEDOUT;
+	}
+	if (ep->local_status != IB_WC_SUCCESS)
+		return READ_ONCE(ep->error) ?: -EIO;
+	return 0;
+}
+
+/* Free the QP, CQ, PD and the cm id, in the order above. op_lock held. */
 static void dmaplane_ep_teardown(struct dmaplane_ep *ep)
 {
-	struct rdma_cm_id *id;
+	struct rdma_cm_id *id = ep->cm_id;
 
-	spin_lock(&ep->lock);
-	id = ep->cm_id;
-	ep->cm_id = NULL;
-	spin_unlock(&ep->lock);
 	if (!id)
 		return;
-	if (id->qp) {
+	if (id->qp)
 		rdma_disconnect(id);
+	dmaplane_ep_quiesce(ep);
+	dmaplane_mr_drop_all(ep);
+	spin_lock(&ep->lock);
+	ep->cm_id = NULL;
+	spin_unlock(&ep->lock);
+	if (id->qp)
 		rdma_destroy_qp(id);
-	}
 	if (ep->cq)
 		ib_free_cq(ep->cq);
 	if (ep->pd)
@@ -127,7 +194,14 @@ static struct dmaplane_ep *dmaplane_ep_alloc(const struct dmaplane_ep_create *p)
 	INIT_LIST_HEAD(&ep->pending);
 	INIT_LIST_HEAD(&ep->pending_node);
 	INIT_WORK(&ep->remove_work, dmaplane_ep_remove_work);
+	INIT_LIST_HEAD(&ep->mrs);
+	init_completion(&ep->local_done);
+	ep->local_cqe.done = dmaplane_ep_local_done;
 	ep->params = *p;
+	if (dmaplane_ep_verbs_init(ep)) {
+		kfree(ep);
+		return NULL;
+	}
 	atomic_inc(&dmaplane_stats.endpoints);
 	return ep;
 }
@@ -185,6 +259,7 @@ static int dmaplane_ep_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 			ep->state = DMAPLANE_EP_DISCONNECTED;
 		}
 		spin_unlock(&ep->lock);
+		dmaplane_ep_break(ep);
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 		/* Stronger than whatever ended it before: the device is gone. */
@@ -193,9 +268,7 @@ static int dmaplane_ep_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 		ep->state = DMAPLANE_EP_ERROR;
 		spin_unlock(&ep->lock);
 		/* The CM waits for this id to go: tear down off this thread. */
-		dmaplane_ep_get(ep);
-		if (!queue_work(dmaplane_ep_wq, &ep->remove_work))
-			dmaplane_ep_put(ep);
+		dmaplane_ep_break(ep);
 		break;
 	default:
 		break;
@@ -203,7 +276,7 @@ static int dmaplane_ep_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	spin_lock(&ep->lock);
 	ep->events |= BIT(ev->event);
 	spin_unlock(&ep->lock);
-	wake_up_all(&ep->wq);
+	dmaplane_ep_signal(ep);
 	return 0;
 }
 
@@ -235,8 +308,10 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep)
 	struct rdma_cm_id *id = ep->cm_id;
 	struct ib_qp_init_attr attr = {
 		.cap = {
-			.max_send_wr = ep->params.send_depth,
-			.max_recv_wr = ep->params.recv_depth,
+			.max_send_wr = ep->params.send_depth +
+				       DMAPLANE_EP_SEND_EXTRA,
+			.max_recv_wr = ep->params.recv_depth +
+				       DMAPLANE_EP_RECV_EXTRA,
 			.max_send_sge = 1,
 			.max_recv_sge = 1,
 		},
@@ -245,7 +320,7 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep)
 	};
 	u32 max_wr = id->device->attrs.max_qp_wr;
 
-	if (ep->params.send_depth > max_wr || ep->params.recv_depth > max_wr)
+	if (attr.cap.max_send_wr > max_wr || attr.cap.max_recv_wr > max_wr)
 		return -EINVAL;
 	ep->pd = ib_alloc_pd(id->device, 0);
 	if (IS_ERR(ep->pd)) {
@@ -254,8 +329,8 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep)
 		ep->pd = NULL;
 		return ret;
 	}
-	ep->cq = ib_alloc_cq(id->device, ep, ep->params.send_depth +
-			     ep->params.recv_depth, 0, IB_POLL_WORKQUEUE);
+	ep->cq = ib_alloc_cq(id->device, ep, attr.cap.max_send_wr +
+			     attr.cap.max_recv_wr, 0, IB_POLL_WORKQUEUE);
 	if (IS_ERR(ep->cq)) {
 		int ret = PTR_ERR(ep->cq);
 
@@ -324,8 +399,7 @@ VISIBLE_IF_KUNIT void dmaplane_sockaddr_to_addr(const struct sockaddr *sa,
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_sockaddr_to_addr);
 
-static struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx,
-					      u32 handle)
+struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx, u32 handle)
 {
 	struct dmaplane_obj *obj;
 
@@ -491,7 +565,9 @@ int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
 	}
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, RDMA_CM_EVENT_ESTABLISHED, ms);
-	if (ret)
+	if (!ret)
+		dmaplane_ep_go_live(ep);
+	else
 		dmaplane_ep_fail(ep, ret);
 out:
 	mutex_unlock(&ep->op_lock);
@@ -532,7 +608,9 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms)
 	}
 	if (!ret)
 		ret = dmaplane_ep_wait(child, RDMA_CM_EVENT_ESTABLISHED, ms);
-	if (ret)
+	if (!ret)
+		dmaplane_ep_go_live(child);
+	else
 		dmaplane_ep_fail(child, ret);
 	mutex_unlock(&child->op_lock);
 	return ret;
@@ -634,6 +712,7 @@ static void dmaplane_ep_release(struct dmaplane_obj *obj)
 	mutex_unlock(&ep->op_lock);
 	while ((child = dmaplane_ep_dequeue(ep)))
 		dmaplane_ep_put(child);
+	dmaplane_ep_verbs_free(ep);
 	mutex_destroy(&ep->op_lock);
 	atomic_dec(&dmaplane_stats.endpoints);
 	kfree(ep);

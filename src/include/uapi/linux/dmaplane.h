@@ -26,7 +26,7 @@
 #include <linux/types.h>
 
 #define DMAPLANE_DEVICE_NAME	"dmaplane"
-#define DMAPLANE_UAPI_VERSION	3
+#define DMAPLANE_UAPI_VERSION	4
 #define DMAPLANE_IOC_MAGIC	0xD7
 
 /* Capability bits reported by DMAPLANE_IOC_GET_INFO. */
@@ -41,6 +41,7 @@
 #define DMAPLANE_CAP_DMABUF		_BITULL(8) /* uapi 3: EXPORT/IMPORT_DMABUF, REVOKE */
 #define DMAPLANE_CAP_RDMA_DEVICES	_BITULL(9) /* RDMA_DEVICES */
 #define DMAPLANE_CAP_ENDPOINTS		_BITULL(10) /* ENDPOINT_* (rdma_cm, RC) */
+#define DMAPLANE_CAP_VERBS		_BITULL(11) /* uapi 4: MR_*, POST, REAP, ENDPOINT_EVENTFD */
 
 #define DMAPLANE_VERSION_LEN	32
 
@@ -173,11 +174,13 @@ struct dmaplane_buffer_create {
 };
 
 /**
- * struct dmaplane_handle_op - DMAPLANE_IOC_BUFFER_DESTROY
+ * struct dmaplane_handle_op - DMAPLANE_IOC_BUFFER_DESTROY, ENDPOINT_DESTROY,
+ * MR_DEREG
  * @handle:	in: handle returned by this open file; -ENOENT otherwise
  * @flags:	in: must be 0
  *
- * A buffer that is still mmapped is not destroyed: -EBUSY.
+ * A buffer that is still mmapped or covered by an MR is not destroyed, nor
+ * an MR that operations in flight still use: -EBUSY.
  */
 struct dmaplane_handle_op {
 	__u32 handle;
@@ -207,6 +210,8 @@ struct dmaplane_handle_op {
  * @nr_node_ids: out: entries a full histogram needs
  * @exports:	out: live dma-bufs exported from it
  * @attachments: out: devices attached to those dma-bufs
+ * @mrs:	out: MRs registered over it
+ * @reserved:	must be 0
  *
  * An imported buffer has no page histogram: asking for one is -EOPNOTSUPP.
  */
@@ -229,6 +234,9 @@ struct dmaplane_buffer_info {
 	/* uapi 3 */
 	__u32 exports;
 	__u32 attachments;
+	/* uapi 4 */
+	__u32 mrs;
+	__u32 reserved;
 };
 
 #define DMAPLANE_BUFFER_INFO_VALID_FLAGS	0U
@@ -636,6 +644,187 @@ struct dmaplane_ep_info {
 	struct dmaplane_addr peer;
 };
 
+/* Access an MR grants (MR_REG). Remote write needs local write too. */
+#define DMAPLANE_MR_LOCAL_WRITE		_BITUL(0) /* RECV and READ land in it */
+#define DMAPLANE_MR_REMOTE_WRITE	_BITUL(1) /* the peer may WRITE into it */
+#define DMAPLANE_MR_REMOTE_READ		_BITUL(2) /* the peer may READ from it */
+#define DMAPLANE_MR_VALID_FLAGS		(DMAPLANE_MR_LOCAL_WRITE | \
+					 DMAPLANE_MR_REMOTE_WRITE | \
+					 DMAPLANE_MR_REMOTE_READ)
+
+/**
+ * struct dmaplane_mr_reg - DMAPLANE_IOC_MR_REG: register a window of a
+ * buffer with a connected endpoint's protection domain (fast registration:
+ * a REG_MR work request on its QP).
+ * @endpoint:	in: a connected endpoint of this file
+ * @buffer:	in: a buffer of this file
+ * @access:	in: DMAPLANE_MR_* bits
+ * @handle:	out: the MR handle
+ * @offset:	in: where the window starts in the buffer, a multiple of 4096
+ * @length:	in: its length in bytes, 0 = to the end of the buffer
+ * @rkey:	out: the key a peer names the window by, 0 without remote
+ *		access. Peers address the window from offset 0: a remote
+ *		offset is never a kernel or bus address.
+ * @reserved:	must be 0
+ *
+ * The buffer cannot be destroyed (-EBUSY) while an MR covers it; MR_DEREG
+ * invalidates the rkey (LOCAL_INV) before the pages can go.
+ * Errors: -ENOENT (no such endpoint or buffer), -ENOTCONN (not connected),
+ * -EINVAL (flags, alignment, window outside the buffer), -EOPNOTSUPP (an
+ * imported dma-buf on a device without DMA mapping support), -EMSGSIZE
+ * (more pages than the device registers at once), -ENODEV, -ECONNRESET.
+ */
+struct dmaplane_mr_reg {
+	__u32 endpoint;
+	__u32 buffer;
+	__u32 access;
+	__u32 handle;
+	__u64 offset;
+	__u64 length;
+	__u32 rkey;
+	__u32 reserved;
+};
+
+/* Operations (struct dmaplane_op.opcode, struct dmaplane_completion.opcode). */
+enum dmaplane_opcode {
+	DMAPLANE_OP_NOOP = 0,		/* completes at once; measures the channel */
+	DMAPLANE_OP_SEND = 1,
+	DMAPLANE_OP_RECV = 2,
+	DMAPLANE_OP_WRITE = 3,
+	DMAPLANE_OP_WRITE_IMM = 4,	/* WRITE that consumes a peer's RECV */
+	DMAPLANE_OP_READ = 5,
+};
+
+#define DMAPLANE_OP_MAX_LENGTH		_BITUL(31)
+
+/**
+ * struct dmaplane_op - one operation in DMAPLANE_IOC_POST.
+ * @cookie:	in: returned in its completion
+ * @opcode:	in: enum dmaplane_opcode
+ * @flags:	in: must be 0
+ * @mr:		in: local MR of the same endpoint; 0 with @length 0
+ * @imm:	in: WRITE_IMM's immediate value (host order)
+ * @offset:	in: where the local data starts in @mr
+ * @length:	in: bytes, at most DMAPLANE_OP_MAX_LENGTH; 0 only for SEND,
+ *		RECV and WRITE_IMM
+ * @remote_offset: in: WRITE, WRITE_IMM, READ: offset in the peer's window
+ * @rkey:	in: WRITE, WRITE_IMM, READ: the window's rkey
+ * @reserved:	must be 0
+ *
+ * RECV and READ need an MR with DMAPLANE_MR_LOCAL_WRITE. The peer's
+ * device checks the remote window: a bad rkey or range completes the
+ * operation with -EACCES or -EREMOTEIO and breaks the connection.
+ */
+struct dmaplane_op {
+	__u64 cookie;
+	__u32 opcode;
+	__u32 flags;
+	__u32 mr;
+	__u32 imm;
+	__u64 offset;
+	__u64 length;
+	__u64 remote_offset;
+	__u32 rkey;
+	__u32 reserved;
+};
+
+#define DMAPLANE_OP_VALID_FLAGS		0U
+#define DMAPLANE_POST_MAX		256
+
+/**
+ * struct dmaplane_post - DMAPLANE_IOC_POST: post a batch of operations.
+ * @endpoint:	in: a connected endpoint (NOOP: any endpoint)
+ * @count:	in: operations at @ops, 1..DMAPLANE_POST_MAX
+ * @ops:	in: user pointer to @count struct dmaplane_op
+ * @posted:	out: how many were posted, in order
+ * @error:	out: 0 when all were; else why ops[@posted] was not
+ * @flags:	in: must be 0
+ * @reserved:	must be 0
+ *
+ * The ioctl fails only when nothing was posted (it returns @error then).
+ * Per-op errors: -EINVAL (opcode, flags, reserved, a zero length where
+ * data is needed), -ENOENT (no such MR), -EXDEV (MR of another endpoint),
+ * -ERANGE (outside the MR, or a remote range that wraps), -EACCES (the MR
+ * lacks local write), -EMSGSIZE (over DMAPLANE_OP_MAX_LENGTH), -EAGAIN
+ * (send or receive queue full: completions not reaped yet count as
+ * full), -ENOTCONN, -ENODEV or the error that ended the connection.
+ */
+struct dmaplane_post {
+	__u32 endpoint;
+	__u32 count;
+	__u64 ops;
+	__u32 posted;
+	__s32 error;
+	__u32 flags;
+	__u32 reserved;
+};
+
+#define DMAPLANE_POST_VALID_FLAGS	0U
+
+/* struct dmaplane_completion.flags */
+#define DMAPLANE_COMP_IMM		_BITUL(0) /* @imm is valid */
+#define DMAPLANE_COMP_WRITE_IMM		_BITUL(1) /* RECV consumed by a WRITE_IMM */
+
+/**
+ * struct dmaplane_completion - one completed operation (REAP).
+ * @cookie:	the operation's cookie
+ * @opcode:	the operation's opcode
+ * @status:	0, or -errno: -ECANCELED (flushed: the connection ended),
+ *		-EACCES (remote access), -EREMOTEIO (remote operation),
+ *		-ETIMEDOUT (transport retries exhausted: dead peer),
+ *		-EMSGSIZE (a RECV too small), -EIO (anything else)
+ * @wc_status:	the verbs work-completion status, for diagnostics
+ * @bytes:	bytes received (RECV), or the operation's length
+ * @imm:	immediate value (with DMAPLANE_COMP_IMM), host order
+ * @flags:	DMAPLANE_COMP_* bits
+ */
+struct dmaplane_completion {
+	__u64 cookie;
+	__u32 opcode;
+	__s32 status;
+	__u32 wc_status;
+	__u32 bytes;
+	__u32 imm;
+	__u32 flags;
+};
+
+/**
+ * struct dmaplane_reap - DMAPLANE_IOC_REAP: collect completions.
+ * @endpoint:	in: an endpoint of this file
+ * @max:	in: room at @entries, 1..DMAPLANE_POST_MAX
+ * @entries:	in: user pointer to @max struct dmaplane_completion
+ * @min:	in: wait until this many are ready (0..@max; 0 = do not wait)
+ * @timeout_ms:	in: longest wait, at most DMAPLANE_EP_TIMEOUT_MAX_MS
+ * @count:	out: completions copied, oldest first
+ * @reserved:	must be 0
+ *
+ * Returns what is ready once @min are, the timeout passes (-ETIMEDOUT if
+ * none is ready) or the connection has ended and every operation it had
+ * posted has completed (flushed ones with -ECANCELED); once none is left
+ * to reap, the connection's error. -EINTR on a signal with nothing reaped.
+ */
+struct dmaplane_reap {
+	__u32 endpoint;
+	__u32 max;
+	__u64 entries;
+	__u32 min;
+	__u32 timeout_ms;
+	__u32 count;
+	__u32 reserved;
+};
+
+/**
+ * struct dmaplane_ep_eventfd - DMAPLANE_IOC_ENDPOINT_EVENTFD: signal an
+ * eventfd for every completion on the endpoint and when it fails, so one
+ * poll()/epoll can watch many endpoints.
+ * @endpoint:	in: an endpoint of this file
+ * @fd:		in: an eventfd, or -1 to stop signalling
+ */
+struct dmaplane_ep_eventfd {
+	__u32 endpoint;
+	__s32 fd;
+};
+
 #define DMAPLANE_IOC_GET_INFO \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x00, struct dmaplane_info)
 #define DMAPLANE_IOC_ECHO \
@@ -672,5 +861,15 @@ struct dmaplane_ep_info {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x10, struct dmaplane_ep_accept)
 #define DMAPLANE_IOC_ENDPOINT_INFO \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x11, struct dmaplane_ep_info)
+#define DMAPLANE_IOC_MR_REG \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x12, struct dmaplane_mr_reg)
+#define DMAPLANE_IOC_MR_DEREG \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x13, struct dmaplane_handle_op)
+#define DMAPLANE_IOC_POST \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x14, struct dmaplane_post)
+#define DMAPLANE_IOC_REAP \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x15, struct dmaplane_reap)
+#define DMAPLANE_IOC_ENDPOINT_EVENTFD \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x16, struct dmaplane_ep_eventfd)
 
 #endif /* _UAPI_LINUX_DMAPLANE_H */

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * dmaplane's RDMA objects, shared by rdma_ep.c (connections), rdma_mr.c
+ * (memory registration) and rdma_verbs.c (operations and completions).
+ */
+#ifndef _DMAPLANE_RDMA_H
+#define _DMAPLANE_RDMA_H
+
+#include <linux/completion.h>
+#include <linux/eventfd.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <rdma/ib_verbs.h>
+
+#include "dmaplane.h"
+
+struct dmaplane_ep;
+struct dmaplane_mr;
+
+/* A posted operation: one send- or receive-queue slot. */
+struct dmaplane_wr {
+	struct ib_cqe cqe;
+	struct dmaplane_ep *ep;
+	struct dmaplane_mr *mr;		/* NULL without data */
+	u64 cookie;
+	u32 opcode;			/* enum dmaplane_opcode */
+	u32 length;
+	struct list_head free_node;	/* on a free list while idle */
+};
+
+/*
+ * An RC endpoint.
+ *
+ * @lock covers @state, @error, @events, @pending and @cm_id's pointer
+ * value. @op_lock serialises what sleeps: CM operations, registering and
+ * deregistering MRs (@mrs, each MR's @ibmr) and the teardown of @cm_id,
+ * the QP, @cq and @pd; the CM handler never takes it. @post_lock covers
+ * @qp_live, the slots' free lists, the busy counts, the completion ring
+ * and @eventfd; it is taken from the CQ's completion context.
+ *
+ * A slot counts as busy from its post until its completion is reaped, so
+ * the ring (one entry per slot) can never overflow and a full queue shows
+ * as -EAGAIN to the caller, never as a lost completion.
+ */
+struct dmaplane_ep {
+	struct dmaplane_obj obj;
+	struct mutex op_lock;		/* see above */
+	spinlock_t lock;		/* see above */
+	wait_queue_head_t wq;		/* CM events, completions, failure */
+	struct rdma_cm_id *cm_id;
+	struct ib_pd *pd;
+	struct ib_cq *cq;
+	u32 state;
+	int error;
+	u32 events;			/* BIT(RDMA_CM_EVENT_*) seen */
+	struct list_head pending;	/* listener: requests not accepted */
+	struct list_head pending_node;
+	struct work_struct remove_work;
+	struct dmaplane_ep_create params;
+
+	spinlock_t post_lock;		/* see above */
+	bool qp_live;			/* work requests may be posted */
+	bool qp_used;			/* it went live: drain before destroy */
+	struct dmaplane_wr *wrs;	/* send_depth + recv_depth slots */
+	struct list_head send_free;
+	struct list_head recv_free;
+	u32 send_busy;
+	u32 recv_busy;
+	struct dmaplane_completion *ring;
+	u32 ring_head;
+	u32 ring_count;
+	struct eventfd_ctx *eventfd;
+	struct mutex reap_lock;		/* one reaper copies out at a time */
+
+	struct list_head mrs;		/* struct dmaplane_mr, op_lock */
+	/* REG_MR and LOCAL_INV, one at a time under op_lock */
+	struct ib_cqe local_cqe;
+	struct completion local_done;
+	enum ib_wc_status local_status;
+};
+
+/* Room the QP keeps beyond the user's depths: one REG_MR/LOCAL_INV, one drain. */
+#define DMAPLANE_EP_SEND_EXTRA	2
+#define DMAPLANE_EP_RECV_EXTRA	1
+
+/*
+ * A registered window of a buffer on one endpoint's PD. The handle table
+ * holds a reference; the MR holds one on its endpoint and its buffer.
+ * @ibmr, @sgt's mapping and @ep_node are under the endpoint's op_lock:
+ * when the device goes away the endpoint deregisters them and leaves
+ * @ibmr NULL. @lkey and @rkey are copies, for the posting path.
+ */
+struct dmaplane_mr {
+	struct dmaplane_obj obj;
+	struct dmaplane_ep *ep;
+	struct dmaplane_buffer *buf;
+	struct ib_mr *ibmr;
+	struct ib_device *ibdev;
+	struct sg_table sgt;		/* the window, mapped for @ibdev */
+	u64 offset;
+	u64 length;
+	u32 access;			/* DMAPLANE_MR_* */
+	u32 lkey;
+	u32 rkey;
+	atomic_t inflight;		/* operations posted on it */
+	struct list_head ep_node;
+};
+
+/* rdma_ep.c */
+struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx, u32 handle);
+void dmaplane_ep_put(struct dmaplane_ep *ep);
+void dmaplane_ep_set_error(struct dmaplane_ep *ep, int error);
+void dmaplane_ep_fail(struct dmaplane_ep *ep, int error);
+void dmaplane_ep_break(struct dmaplane_ep *ep);
+void dmaplane_ep_quiesce(struct dmaplane_ep *ep);
+int dmaplane_ep_post_local(struct dmaplane_ep *ep, struct ib_send_wr *wr);
+
+/* rdma_mr.c */
+#if IS_ENABLED(CONFIG_KUNIT)
+int dmaplane_mr_page_size(struct scatterlist *sgl, unsigned int nents,
+			  u64 size_cap, u32 max_pages, u32 *npages);
+#endif
+struct dmaplane_mr *dmaplane_mr_lookup(struct dmaplane_ctx *ctx, u32 handle);
+void dmaplane_mr_put(struct dmaplane_mr *mr);
+void dmaplane_mr_drop_all(struct dmaplane_ep *ep);
+void dmaplane_mr_sync(struct dmaplane_mr *mr, bool for_cpu);
+
+/* rdma_verbs.c */
+#if IS_ENABLED(CONFIG_KUNIT)
+int dmaplane_wc_errno(enum ib_wc_status status);
+int dmaplane_op_check(const struct dmaplane_op *op, u64 mr_length,
+		      u32 mr_access);
+#endif
+int dmaplane_ep_verbs_init(struct dmaplane_ep *ep);
+void dmaplane_ep_verbs_free(struct dmaplane_ep *ep);
+void dmaplane_ep_signal(struct dmaplane_ep *ep);
+
+#endif /* _DMAPLANE_RDMA_H */

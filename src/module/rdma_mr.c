@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory registration: a window of a buffer becomes an MR of one
+ * endpoint's protection domain by fast registration (ib_alloc_mr,
+ * ib_map_mr_sg, a REG_MR work request), with the access the caller asked
+ * for and, for remote access, an rkey of its own. The window is mapped for
+ * the RDMA device's DMA device, not the module's.
+ *
+ * Peers address a window from offset 0 (a zero-based virtual address), so
+ * neither a kernel address (soft-RoCE's "DMA" addresses are kernel
+ * virtual addresses) nor a bus address ever reaches the wire.
+ *
+ * Deregistration invalidates the rkey with LOCAL_INV while the QP works,
+ * then frees the MR and unmaps the pages; only then is the buffer's
+ * reference dropped. A buffer with an MR refuses BUFFER_DESTROY.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/log2.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <rdma/rdma_cm.h>
+#include <kunit/visibility.h>
+
+#include "rdma.h"
+
+/* The largest device page an MR is built from: a HUGE buffer's chunk. */
+#define DMAPLANE_MR_MAX_PAGE_SHIFT	21
+
+static void dmaplane_mr_release(struct dmaplane_obj *obj);
+
+/* Operations in flight keep an MR's handle. */
+static bool dmaplane_mr_busy(struct dmaplane_obj *obj)
+{
+	return atomic_read(&container_of(obj, struct dmaplane_mr,
+					 obj)->inflight) > 0;
+}
+
+static const struct dmaplane_obj_ops dmaplane_mr_ops = {
+	.release = dmaplane_mr_release,
+	.busy = dmaplane_mr_busy,
+};
+
+struct dmaplane_mr *dmaplane_mr_lookup(struct dmaplane_ctx *ctx, u32 handle)
+{
+	struct dmaplane_obj *obj;
+
+	obj = dmaplane_ctx_lookup(ctx, handle, DMAPLANE_OBJ_MR);
+	return obj ? container_of(obj, struct dmaplane_mr, obj) : NULL;
+}
+
+void dmaplane_mr_put(struct dmaplane_mr *mr)
+{
+	dmaplane_obj_put(&mr->obj);
+}
+
+/*
+ * The largest page size (in @size_cap, at most 2 MiB) that every mapped
+ * entry starts on and every entry but the last is a multiple of, and the
+ * number of such pages in *@npages; -EMSGSIZE when that is more than
+ * @max_pages, -EINVAL when not even the smallest page size fits.
+ */
+VISIBLE_IF_KUNIT int dmaplane_mr_page_size(struct scatterlist *sgl,
+					   unsigned int nents, u64 size_cap,
+					   u32 max_pages, u32 *npages)
+{
+	unsigned int shift;
+
+	for (shift = DMAPLANE_MR_MAX_PAGE_SHIFT; shift >= 12; shift--) {
+		u64 page = BIT_ULL(shift), pages = 0;
+		struct scatterlist *sg;
+		unsigned int i;
+		bool fits = true;
+
+		if (!(size_cap & page))
+			continue;
+		for_each_sg(sgl, sg, nents, i) {
+			u64 len = sg_dma_len(sg);
+
+			if (!IS_ALIGNED(sg_dma_address(sg), page) ||
+			    (i + 1 < nents && !IS_ALIGNED(len, page))) {
+				fits = false;
+				break;
+			}
+			pages += DIV_ROUND_UP_ULL(len, page);
+		}
+		if (!fits)
+			continue;
+		if (pages > max_pages)
+			return -EMSGSIZE;
+		*npages = pages;
+		return shift;
+	}
+	return -EINVAL;
+}
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_mr_page_size);
+
+/* Whether the device's DMA needs syncing: not for software devices. */
+static bool dmaplane_mr_needs_sync(struct dmaplane_mr *mr)
+{
+	return !ib_uses_virt_dma(mr->ibdev);
+}
+
+/* Hand the window to the device (before posting) or back to the CPU. */
+void dmaplane_mr_sync(struct dmaplane_mr *mr, bool for_cpu)
+{
+	if (!dmaplane_mr_needs_sync(mr))
+		return;
+	if (for_cpu)
+		dma_sync_sgtable_for_cpu(mr->ibdev->dma_device, &mr->sgt,
+					 DMA_BIDIRECTIONAL);
+	else
+		dma_sync_sgtable_for_device(mr->ibdev->dma_device, &mr->sgt,
+					    DMA_BIDIRECTIONAL);
+}
+
+/* The pages of the window, mapped for the RDMA device. */
+static int dmaplane_mr_map_window(struct dmaplane_mr *mr)
+{
+	struct dmaplane_buffer *buf = mr->buf;
+	unsigned long first = mr->offset >> PAGE_SHIFT;
+	unsigned long n = DIV_ROUND_UP(mr->length, PAGE_SIZE);
+	unsigned int max_seg = ib_dma_max_seg_size(mr->ibdev) & PAGE_MASK;
+	int ret;
+
+	ret = sg_alloc_table_from_pages_segment(&mr->sgt, buf->pages + first,
+						n, 0, mr->length, max_seg,
+						GFP_KERNEL_ACCOUNT);
+	if (ret)
+		return ret;
+	/* Syncs are explicit, around each operation (dmaplane_mr_sync). */
+	ret = ib_dma_map_sgtable_attrs(mr->ibdev, &mr->sgt, DMA_BIDIRECTIONAL,
+				       DMA_ATTR_SKIP_CPU_SYNC);
+	if (ret)
+		sg_free_table(&mr->sgt);
+	return ret;
+}
+
+static void dmaplane_mr_unmap_window(struct dmaplane_mr *mr)
+{
+	ib_dma_unmap_sgtable_attrs(mr->ibdev, &mr->sgt, DMA_BIDIRECTIONAL,
+				   DMA_ATTR_SKIP_CPU_SYNC);
+	sg_free_table(&mr->sgt);
+}
+
+static int dmaplane_mr_ib_access(u32 access)
+{
+	int ib = 0;
+
+	if (access & DMAPLANE_MR_LOCAL_WRITE)
+		ib |= IB_ACCESS_LOCAL_WRITE;
+	if (access & DMAPLANE_MR_REMOTE_WRITE)
+		ib |= IB_ACCESS_REMOTE_WRITE;
+	if (access & DMAPLANE_MR_REMOTE_READ)
+		ib |= IB_ACCESS_REMOTE_READ;
+	return ib;
+}
+
+/* Allocate, map and fast-register the MR for the window. op_lock held. */
+static int dmaplane_mr_register(struct dmaplane_mr *mr)
+{
+	struct dmaplane_ep *ep = mr->ep;
+	struct ib_device_attr *attrs = &mr->ibdev->attrs;
+	struct ib_reg_wr reg = { .wr.opcode = IB_WR_REG_MR };
+	struct ib_mr *ibmr;
+	u32 npages;
+	int shift, n, ret;
+
+	ret = dmaplane_mr_map_window(mr);
+	if (ret)
+		return ret;
+	shift = dmaplane_mr_page_size(mr->sgt.sgl, mr->sgt.nents,
+				      attrs->page_size_cap,
+				      attrs->max_fast_reg_page_list_len - 1,
+				      &npages);
+	if (shift < 0) {
+		ret = shift;
+		goto err_unmap;
+	}
+	/*
+	 * One spare page-list entry: soft-RoCE in 6.1 (rxe_mr_copy) reads
+	 * the map after the one a transfer ends in, past its array when the
+	 * window's pages fill their last map exactly.
+	 */
+	ibmr = ib_alloc_mr(ep->pd, IB_MR_TYPE_MEM_REG, npages + 1);
+	if (IS_ERR(ibmr)) {
+		ret = PTR_ERR(ibmr);
+		goto err_unmap;
+	}
+	n = ib_map_mr_sg_zbva(ibmr, mr->sgt.sgl, mr->sgt.nents, NULL,
+			      BIT(shift));
+	if (n != mr->sgt.nents) {
+		ret = n < 0 ? n : -EINVAL;
+		goto err_dereg;
+	}
+	/* A fresh key per registration: a stale rkey never matches again. */
+	ib_update_fast_reg_key(ibmr, ib_inc_rkey(ibmr->rkey));
+	reg.mr = ibmr;
+	reg.key = ibmr->rkey;
+	reg.access = dmaplane_mr_ib_access(mr->access);
+	ret = dmaplane_ep_post_local(ep, &reg.wr);
+	if (ret)
+		goto err_dereg;
+	mr->ibmr = ibmr;
+	mr->lkey = ibmr->lkey;
+	if (mr->access & (DMAPLANE_MR_REMOTE_WRITE | DMAPLANE_MR_REMOTE_READ))
+		mr->rkey = ibmr->rkey;
+	list_add_tail(&mr->ep_node, &ep->mrs);
+	atomic_inc(&dmaplane_stats.mrs);
+	return 0;
+
+err_dereg:
+	ib_dereg_mr(ibmr);
+err_unmap:
+	dmaplane_mr_unmap_window(mr);
+	return ret;
+}
+
+/* Free the verbs MR and the window's mapping. op_lock held. */
+static void dmaplane_mr_drop(struct dmaplane_mr *mr)
+{
+	ib_dereg_mr(mr->ibmr);
+	mr->ibmr = NULL;
+	dmaplane_mr_unmap_window(mr);
+	list_del_init(&mr->ep_node);
+	atomic_dec(&dmaplane_stats.mrs);
+}
+
+/*
+ * The endpoint is going (or its device is): deregister every MR of its
+ * PD. The QP is drained: nothing uses them. op_lock held.
+ */
+void dmaplane_mr_drop_all(struct dmaplane_ep *ep)
+{
+	struct dmaplane_mr *mr, *tmp;
+
+	list_for_each_entry_safe(mr, tmp, &ep->mrs, ep_node)
+		dmaplane_mr_drop(mr);
+}
+
+/* Invalidate the rkey, then free the MR and its mapping. op_lock held. */
+static void dmaplane_mr_deregister(struct dmaplane_mr *mr)
+{
+	struct dmaplane_ep *ep = mr->ep;
+	struct ib_send_wr inv = {
+		.opcode = IB_WR_LOCAL_INV,
+		.ex.invalidate_rkey = mr->ibmr->rkey,
+	};
+
+	/*
+	 * Operations still in flight (the file is closing under them): end
+	 * the connection and let them complete flushed first.
+	 */
+	if (atomic_read(&mr->inflight)) {
+		dmaplane_ep_fail(ep, -ECANCELED);
+		dmaplane_ep_quiesce(ep);
+	}
+	/* A QP that cannot invalidate is in error: ib_dereg_mr() does it. */
+	if (dmaplane_ep_post_local(ep, &inv))
+		atomic64_inc(&dmaplane_stats.mr_dereg_no_inv);
+	dmaplane_mr_drop(mr);
+}
+
+static void dmaplane_mr_release(struct dmaplane_obj *obj)
+{
+	struct dmaplane_mr *mr = container_of(obj, struct dmaplane_mr, obj);
+	struct dmaplane_ep *ep = mr->ep;
+
+	mutex_lock(&ep->op_lock);
+	if (mr->ibmr)
+		dmaplane_mr_deregister(mr);
+	mutex_unlock(&ep->op_lock);
+	atomic_dec(&mr->buf->mrs);
+	dmaplane_buffer_put(mr->buf);
+	dmaplane_ep_put(ep);
+	kfree(mr);
+}
+
+/* The window @req names in @buf, checked; its length in *@len. */
+static int dmaplane_mr_check(const struct dmaplane_mr_reg *req,
+			     const struct dmaplane_buffer *buf, u64 *len)
+{
+	if (req->access & ~DMAPLANE_MR_VALID_FLAGS || req->reserved)
+		return -EINVAL;
+	/* The verbs require local write wherever the peer may write. */
+	if (req->access & DMAPLANE_MR_REMOTE_WRITE &&
+	    !(req->access & DMAPLANE_MR_LOCAL_WRITE))
+		return -EINVAL;
+	if (!PAGE_ALIGNED(req->offset) || req->offset >= buf->size)
+		return -EINVAL;
+	*len = req->length ?: buf->size - req->offset;
+	if (*len > buf->size - req->offset)
+		return -EINVAL;
+	return 0;
+}
+
+int dmaplane_ioc_mr_reg(struct dmaplane_ctx *ctx, void *arg,
+			struct dmaplane_commit *commit)
+{
+	struct dmaplane_mr_reg *req = arg;
+	struct dmaplane_buffer *buf;
+	struct dmaplane_ep *ep;
+	struct dmaplane_mr *mr;
+	u64 len;
+	int ret;
+
+	ep = dmaplane_ep_lookup(ctx, req->endpoint);
+	if (!ep)
+		return -ENOENT;
+	buf = dmaplane_buffer_lookup(ctx, req->buffer);
+	if (!buf) {
+		ret = -ENOENT;
+		goto err_ep;
+	}
+	ret = dmaplane_mr_check(req, buf, &len);
+	if (ret)
+		goto err_buf;
+	/* An import's pages are not ours to list: not registrable yet. */
+	if (buf->kind == DMAPLANE_KIND_IMPORT) {
+		ret = -EOPNOTSUPP;
+		goto err_buf;
+	}
+	mr = kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT);
+	if (!mr) {
+		ret = -ENOMEM;
+		goto err_buf;
+	}
+	dmaplane_obj_init(&mr->obj, DMAPLANE_OBJ_MR, &dmaplane_mr_ops);
+	INIT_LIST_HEAD(&mr->ep_node);
+	mr->ep = ep;
+	mr->buf = buf;
+	mr->offset = req->offset;
+	mr->length = len;
+	mr->access = req->access;
+
+	mutex_lock(&ep->op_lock);
+	if (!READ_ONCE(ep->qp_live) || !ep->cm_id) {
+		ret = READ_ONCE(ep->error) ?: -ENOTCONN;
+	} else {
+		mr->ibdev = ep->cm_id->device;
+		ret = dmaplane_mr_register(mr);
+	}
+	mutex_unlock(&ep->op_lock);
+	if (ret)
+		goto err_mr;
+	/* From here the release op owns the references. */
+	atomic_inc(&buf->mrs);
+	ret = dmaplane_ctx_reserve(ctx, &mr->obj);
+	if (ret) {
+		dmaplane_mr_put(mr);
+		return ret;
+	}
+	req->handle = mr->obj.handle;
+	req->rkey = mr->rkey;
+	commit->created = &mr->obj;
+	return 0;
+
+err_mr:
+	kfree(mr);
+err_buf:
+	dmaplane_buffer_put(buf);
+err_ep:
+	dmaplane_ep_put(ep);
+	return ret;
+}
+
+int dmaplane_ioc_mr_dereg(struct dmaplane_ctx *ctx, void *arg,
+			  struct dmaplane_commit *commit)
+{
+	struct dmaplane_handle_op *op = arg;
+
+	if (op->flags & ~DMAPLANE_HANDLE_OP_VALID_FLAGS)
+		return -EINVAL;
+	return dmaplane_ctx_remove(ctx, op->handle, DMAPLANE_OBJ_MR);
+}
