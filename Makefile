@@ -20,7 +20,10 @@ USER_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 LIB := $(BUILD)/lib/libdmaplane.a
 TOOLS := $(BUILD)/tools/dmaplanectl
 TEST_SUITES := core buffer numa dmabuf rdma verbs faults lifecycle
-TESTS := $(TEST_SUITES:%=$(BUILD)/tests/%_test)
+# Suites that need two hosts: run by the pair scenario, not run-guest.sh.
+PAIR_SUITES := verbs_pair
+TESTS := $(TEST_SUITES:%=$(BUILD)/tests/%_test) \
+	$(PAIR_SUITES:%=$(BUILD)/tests/%_test)
 TEST_COMMON := tests/ktap.c tests/testutil.c
 USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \
 	tests/ktap.h tests/testutil.h
@@ -63,9 +66,10 @@ $(BUILD)/lib/libdmaplane.o: src/lib/libdmaplane.c $(USER_HEADERS)
 $(LIB): $(BUILD)/lib/libdmaplane.o
 	$(AR) rcs $@ $^
 
-$(BUILD)/tools/%: src/tools/%.c $(LIB) $(USER_HEADERS)
+$(BUILD)/tools/dmaplanectl: src/tools/dmaplanectl.c src/tools/rdma_bench.c \
+		src/tools/dmaplanectl.h $(LIB) $(USER_HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -o $@ $< $(LIB)
+	$(CC) $(USER_CFLAGS) -o $@ src/tools/dmaplanectl.c src/tools/rdma_bench.c $(LIB)
 
 $(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(USER_HEADERS)
 	@mkdir -p $(@D)

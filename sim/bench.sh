@@ -4,7 +4,11 @@
 # measure on this machine:
 #   - the NUMA bandwidth matrix (read and copy) on every topology fixture;
 #   - building and DMA-mapping a scatterlist, 4 KiB pages against 2 MiB
-#     chunks, 16 MiB to 1 GiB, in a 1-node guest big enough for 1 GiB.
+#     chunks, 16 MiB to 1 GiB, in a 1-node guest big enough for 1 GiB;
+#   - per-operation submission through POST/REAP against one ioctl, and
+#     loopback RDMA WRITE over soft-RoCE: throughput 4 KiB-4 MiB at queue
+#     depths 1-64, latency p50/p99/p99.9 (the two-guest figures, against
+#     perftest on the same link, come from make sim's rxe pair).
 # Exit status 1 only when a benchmark could not run.
 #
 #   sim/bench.sh [--numa-size S] [--huge-sizes S,S,...] [--out DIR]
@@ -71,6 +75,15 @@ done
 	"$(guest_cmd huge_bench huge-bench --sizes "$huge_sizes" --iterations 5)" \
 	>/dev/null 2>&1
 show huge huge_bench "scatterlist build + DMA map per buffer, 4 KiB pages vs 2 MiB chunks (1-node guest, 3 GiB)"
+
+"${launch[@]}" --rxe --results "$out/submit" -- \
+	"$(guest_cmd submit_bench submit-bench --iterations 256000)" >/dev/null 2>&1
+show submit submit_bench "per-operation submission cost (1-node guest)"
+
+"${launch[@]}" --rxe --results "$out/rdma" -- \
+	"$(guest_cmd rdma_bench rdma-bench --addr \$DP_GUEST_IP --sizes 4K,64K,1M,4M --depths 1,8,64 --time-ms 2000 --iterations 1000)" \
+	>/dev/null 2>&1
+show rdma rdma_bench "loopback RDMA WRITE over soft-RoCE (1-node guest)"
 
 echo
 echo "JSON: $out/*.json"

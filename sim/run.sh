@@ -165,10 +165,26 @@ if [ -f "$out/stock-1node/guest0/huge_bench.txt" ]; then
 	echo "stock-1node/guest0: scatterlist build + DMA map, 4 KiB pages vs 2 MiB chunks (per map):"
 	sed 's/^/  /' "$out/stock-1node/guest0/huge_bench.txt"
 fi
-if [ -f "$out/stock-rxe-pair/guest1/ib_write_bw.json" ]; then
+if [ -f "$out/stock-1node/guest0/submit_bench.txt" ]; then
 	echo
-	echo "ib_write_bw (rxe over QEMU socket netdev, reference link speed):"
-	cat "$out/stock-rxe-pair/guest1/ib_write_bw.json"
+	echo "stock-1node/guest0: per-operation submission, batch channel vs one ioctl:"
+	sed 's/^/  /' "$out/stock-1node/guest0/submit_bench.txt"
+fi
+if [ -f "$out/stock-1node/guest0/rdma_bench.txt" ]; then
+	echo
+	echo "stock-1node/guest0:"
+	sed 's/^/  /' "$out/stock-1node/guest0/rdma_bench.txt"
+fi
+for f in ib_write_bw ib_write_lat; do
+	[ -f "$out/stock-rxe-pair/guest1/$f.json" ] || continue
+	echo
+	echo "$f (rxe over QEMU socket netdev, the reference on this link):"
+	cat "$out/stock-rxe-pair/guest1/$f.json"
+done
+if [ -f "$out/stock-rxe-pair/guest1/rdma_bench_pair.txt" ]; then
+	echo
+	echo "stock-rxe-pair/guest1 -> guest0, the same link:"
+	sed 's/^/  /' "$out/stock-rxe-pair/guest1/rdma_bench_pair.txt"
 fi
 if compgen -G "$out/*/guest*/gcov" >/dev/null; then
 	echo

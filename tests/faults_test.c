@@ -91,7 +91,7 @@ static bool disarm(void)
 
 struct counters {
 	uint64_t open_contexts, buffers, buffer_bytes, pinned_pages, mappings;
-	uint64_t exports, attachments, endpoints;
+	uint64_t exports, attachments, endpoints, mrs;
 };
 
 static void read_counters(struct counters *c)
@@ -112,15 +112,25 @@ static void read_counters(struct counters *c)
 				       &c->attachments), 0);
 	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "endpoints",
 				       &c->endpoints), 0);
+	KTAP_EXPECT_RET(read_keyed_u64(DMAPLANE_DEBUGFS_INFO, "mrs", &c->mrs),
+			0);
 }
 
+/*
+ * The counters are back to @want. Give them up to 30 s: an endpoint whose
+ * peer closed finishes its teardown on the module's work queue.
+ */
 static void expect_counters(const struct counters *want, int step)
 {
 	struct counters now;
 
 	read_counters(&now);
+	for (int i = 0; i < 300 && memcmp(&now, want, sizeof(now)); i++) {
+		usleep(100 * 1000);
+		read_counters(&now);
+	}
 	KTAP_EXPECT(!memcmp(&now, want, sizeof(now)),
-		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu pinned %llu/%llu mappings %llu/%llu exports %llu/%llu attachments %llu/%llu endpoints %llu/%llu",
+		    "step %d: contexts %llu/%llu buffers %llu/%llu bytes %llu/%llu pinned %llu/%llu mappings %llu/%llu exports %llu/%llu attachments %llu/%llu endpoints %llu/%llu mrs %llu/%llu",
 		    step, (unsigned long long)now.open_contexts,
 		    (unsigned long long)want->open_contexts,
 		    (unsigned long long)now.buffers,
@@ -136,7 +146,9 @@ static void expect_counters(const struct counters *want, int step)
 		    (unsigned long long)now.attachments,
 		    (unsigned long long)want->attachments,
 		    (unsigned long long)now.endpoints,
-		    (unsigned long long)want->endpoints);
+		    (unsigned long long)want->endpoints,
+		    (unsigned long long)now.mrs,
+		    (unsigned long long)want->mrs);
 }
 
 /* Skips the current case when the kernel cannot inject failures. */
@@ -148,14 +160,16 @@ static bool injection_ready(void)
 }
 
 /*
- * Run @op on a fresh file with the N-th allocation failing, for N = 1, 2,
- * ... until a run injects nothing. A failed allocation may come back as an
+ * Run @op on a fresh file (set up by @setup, if any, before arming) with
+ * the N-th allocation failing, for N = 1, 2, ... until a run injects
+ * nothing. A failed allocation may come back as an
  * error (it must be @want_err, or any errno when @want_err is 0) or be
  * absorbed by a fallback (kvmalloc falling back to vmalloc, say); either
  * way, once the file is closed every counter is back where it started.
  * Returns how many runs reported an error.
  */
-static int inject_each(int (*op)(int fd), const char *what, int want_err)
+static int inject_each(int (*setup)(int fd), int (*op)(int fd),
+		       const char *what, int want_err)
 {
 	int step, errors = 0, absorbed = 0;
 	struct counters base;
@@ -169,6 +183,12 @@ static int inject_each(int (*op)(int fd), const char *what, int want_err)
 		KTAP_EXPECT(fd >= 0, "open: %s", ktap_errname(fd));
 		if (fd < 0)
 			break;
+		ret = setup ? setup(fd) : 0;
+		KTAP_EXPECT(ret == 0, "%s setup: %s", what, ktap_errname(ret));
+		if (ret) {
+			close(fd);
+			break;
+		}
 		arm(step);
 		ret = op(fd);
 		injected = disarm();
@@ -369,6 +389,58 @@ static int op_endpoint(int fd)
 	return ret;
 }
 
+/* Set up unarmed: a loopback connection and a buffer in the file. */
+static uint32_t verbs_client, verbs_server, verbs_buf;
+
+static int setup_verbs(int fd)
+{
+	int ret = dmaplane_ep_loopback(fd, getenv("DP_GUEST_IP"), NULL,
+				       &verbs_client, &verbs_server);
+
+	if (!ret)
+		ret = dmaplane_buffer_create(fd, 64 << 10, DMAPLANE_NUMA_ANY, 0,
+					     &verbs_buf, NULL);
+	return ret;
+}
+
+/* Register on both ends, WRITE, SEND/RECV, NOOP, reap, deregister. */
+static int op_verbs(int fd)
+{
+	struct dmaplane_completion c[4];
+	uint32_t smr, dmr, rkey, got;
+	int ret = dmaplane_mr_reg(fd, verbs_client, verbs_buf, 0, 4096, 0,
+				  &smr, NULL);
+
+	if (!ret)
+		ret = dmaplane_mr_reg(fd, verbs_server, verbs_buf, 4096, 0,
+				      DMAPLANE_MR_LOCAL_WRITE |
+				      DMAPLANE_MR_REMOTE_WRITE, &dmr, &rkey);
+	if (ret)
+		return ret;
+	struct dmaplane_op recv = { .opcode = DMAPLANE_OP_RECV, .mr = dmr,
+				    .length = 4096 };
+	struct dmaplane_op ops[3] = {
+		{ .cookie = 1, .opcode = DMAPLANE_OP_WRITE, .mr = smr,
+		  .length = 4096, .rkey = rkey },
+		{ .cookie = 2, .opcode = DMAPLANE_OP_SEND, .mr = smr,
+		  .length = 512 },
+		{ .cookie = 3 },
+	};
+
+	ret = dmaplane_post(fd, verbs_server, &recv, 1, NULL);
+	if (!ret)
+		ret = dmaplane_post(fd, verbs_client, ops, 3, NULL);
+	for (uint32_t n = 0; !ret && n < 3; n += got)
+		ret = dmaplane_reap(fd, verbs_client, c, 4, 1, 20000, &got);
+	if (!ret)
+		ret = dmaplane_reap(fd, verbs_server, c, 1, 1, 20000, &got);
+	if (!ret)
+		ret = dmaplane_mr_dereg(fd, smr);
+	if (!ret)
+		ret = dmaplane_mr_dereg(fd, dmr);
+	return ret;
+}
+
 static int op_topology(int fd)
 {
 	struct dmaplane_topo topo;
@@ -389,13 +461,13 @@ static int op_info_and_echo(int fd)
 static void open_fails_cleanly(void)
 {
 	if (injection_ready())
-		inject_each(op_open, "open", 0);
+		inject_each(NULL, op_open, "open", 0);
 }
 
 static void buffer_create_fails_cleanly(void)
 {
 	if (injection_ready())
-		KTAP_EXPECT(inject_each(op_buffer_page, "buffer_create 1 page",
+		KTAP_EXPECT(inject_each(NULL, op_buffer_page, "buffer_create 1 page",
 					-ENOMEM) > 0,
 			    "no error at all: injection missed the module");
 }
@@ -403,14 +475,14 @@ static void buffer_create_fails_cleanly(void)
 static void buffer_create_pages_fail_cleanly(void)
 {
 	if (injection_ready())
-		inject_each(op_buffer_many_pages, "buffer_create 16 pages",
+		inject_each(NULL, op_buffer_many_pages, "buffer_create 16 pages",
 			    -ENOMEM);
 }
 
 static void handle_table_growth_fails_cleanly(void)
 {
 	if (injection_ready())
-		inject_each(op_buffer_many_handles, "80 buffer_create",
+		inject_each(NULL, op_buffer_many_handles, "80 buffer_create",
 			    -ENOMEM);
 }
 
@@ -418,47 +490,58 @@ static void buffer_kinds_fail_cleanly(void)
 {
 	if (!injection_ready())
 		return;
-	inject_each(op_buffer_coherent, "coherent 64 KiB", -ENOMEM);
-	inject_each(op_buffer_huge, "huge 2 MiB", -ENOMEM);
-	inject_each(op_buffer_strict, "strict node 0 64 KiB", -ENOMEM);
+	inject_each(NULL, op_buffer_coherent, "coherent 64 KiB", -ENOMEM);
+	inject_each(NULL, op_buffer_huge, "huge 2 MiB", -ENOMEM);
+	inject_each(NULL, op_buffer_strict, "strict node 0 64 KiB", -ENOMEM);
 	/* GUP may report its own failures as -EFAULT as well as -ENOMEM. */
-	inject_each(op_buffer_user, "user 16 pages", 0);
+	inject_each(NULL, op_buffer_user, "user 16 pages", 0);
 }
 
 static void buffer_use_fails_cleanly(void)
 {
 	if (injection_ready())
-		inject_each(op_buffer_use, "create+info+map_bench+mmap", 0);
+		inject_each(NULL, op_buffer_use, "create+info+map_bench+mmap", 0);
 }
 
 static void dmabuf_fails_cleanly(void)
 {
 	if (!injection_ready())
 		return;
-	inject_each(op_dmabuf, "export+import+sync", 0);
+	inject_each(NULL, op_dmabuf, "export+import+sync", 0);
 	if (udmabuf_fd < 0) {
 		printf("# no udmabuf: import from udmabuf not injected\n");
 		return;
 	}
-	inject_each(op_import_udmabuf, "import udmabuf", 0);
+	inject_each(NULL, op_import_udmabuf, "import udmabuf", 0);
 }
 
 static void endpoint_fails_cleanly(void)
 {
 	if (injection_ready())
-		inject_each(op_endpoint, "endpoint create+listen", 0);
+		inject_each(NULL, op_endpoint, "endpoint create+listen", 0);
+}
+
+static void verbs_fail_cleanly(void)
+{
+	if (!injection_ready())
+		return;
+	if (!getenv("DP_GUEST_IP") || count_rdma_devices() <= 0) {
+		ktap_skip("no RDMA device and guest address (guests get soft-RoCE with --rxe)");
+		return;
+	}
+	inject_each(setup_verbs, op_verbs, "MR_REG/POST/REAP/MR_DEREG", 0);
 }
 
 static void topology_fails_cleanly(void)
 {
 	if (injection_ready())
-		inject_each(op_topology, "get_topology", -ENOMEM);
+		inject_each(NULL, op_topology, "get_topology", -ENOMEM);
 }
 
 static void non_allocating_calls_unaffected(void)
 {
 	if (injection_ready())
-		KTAP_EXPECT(inject_each(op_info_and_echo, "get_info+echo", 0)
+		KTAP_EXPECT(inject_each(NULL, op_info_and_echo, "get_info+echo", 0)
 			    == 0, "GET_INFO/ECHO fail no allocation");
 }
 
@@ -471,6 +554,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(buffer_use_fails_cleanly),
 	KTAP_CASE(dmabuf_fails_cleanly),
 	KTAP_CASE(endpoint_fails_cleanly),
+	KTAP_CASE(verbs_fail_cleanly),
 	KTAP_CASE(topology_fails_cleanly),
 	KTAP_CASE(non_allocating_calls_unaffected),
 };

@@ -42,7 +42,8 @@ done
 # Figures, not tests (they fail only when a benchmark cannot run): one
 # trip through the ioctl dispatcher; the NUMA bandwidth matrix of this
 # machine; building and DMA-mapping a scatterlist, 4 KiB pages against
-# 2 MiB chunks. JSON for tools, tables for people.
+# 2 MiB chunks; submitting through the batch channel against one ioctl;
+# loopback RDMA WRITE. JSON for tools, tables for people.
 ctl=$build/tools/dmaplanectl
 bench() { # name args...: one run, its table and its JSON
 	local name=$1
@@ -55,6 +56,12 @@ bench echo_bench echo-bench --iterations 20000
 "$ctl" rdma >"$results/rdma_devices.txt" || status=1
 bench numa_bench numa-bench --size 16M --op copy --passes 3
 bench huge_bench huge-bench --sizes 16M,64M,256M --iterations 3
+bench submit_bench submit-bench --iterations 64000
+# A short loopback WRITE matrix where soft-RoCE is up (make bench: the full one).
+if [ -n "${DP_GUEST_IP:-}" ] && [ -n "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
+	bench rdma_bench rdma-bench --addr "$DP_GUEST_IP" --sizes 4K,1M \
+		--depths 1,16 --time-ms 500 --iterations 200
+fi
 
 # kmemleak reports only objects older than 5 s, and a second scan drops
 # objects that were referenced from a register or stack during the first.

@@ -182,3 +182,37 @@ bool pattern_holds(const unsigned char *p, size_t len, unsigned int seed)
 {
 	return pattern_mismatch(p, len, seed, 0) == len;
 }
+
+int rdma_netdev_of(const char *dev, char *netdev, size_t len)
+{
+	char cmd[128], line[512], *p;
+	FILE *f;
+	int ret = -ENOENT;
+
+	snprintf(cmd, sizeof(cmd), "rdma link show %s/1 2>/dev/null", dev);
+	f = popen(cmd, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if ((p = strstr(line, " netdev ")) &&
+		    sscanf(p + 8, "%63s", netdev) == 1 && strlen(netdev) < len)
+			ret = 0;
+	if (f)
+		pclose(f);
+	return ret;
+}
+
+int rxe_link_add(const char *name, const char *netdev)
+{
+	char cmd[256], path[256], state[64] = "";
+
+	snprintf(cmd, sizeof(cmd), "rdma link add %s type rxe netdev %s", name,
+		 netdev);
+	if (system(cmd))
+		return -EIO;
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/state",
+		 name);
+	for (int i = 0; i < 300 && !strstr(state, "ACTIVE"); i++) {
+		read_first_line(path, state, sizeof(state));
+		usleep(100 * 1000);
+	}
+	return strstr(state, "ACTIVE") ? 0 : -ETIMEDOUT;
+}

@@ -48,6 +48,14 @@ bool child_exited_ok(pid_t pid);
  */
 void *readonly_arg(const void *arg, size_t len);
 
+/* The netdev under RDMA device @dev (`rdma link show`); -ENOENT if none. */
+int rdma_netdev_of(const char *dev, char *netdev, size_t len);
+/*
+ * `rdma link add @name type rxe netdev @netdev`, then wait up to 30 s for
+ * its port to be ACTIVE: 0, -EIO (the command failed) or -ETIMEDOUT.
+ */
+int rxe_link_add(const char *name, const char *netdev);
+
 #define DMAPLANE_DEBUGFS_INFO "/sys/kernel/debug/dmaplane/info"
 #define DMAPLANE_PARAM(name) "/sys/module/dmaplane/parameters/" name
 

@@ -255,8 +255,9 @@ static void mr_keys_and_lifetime(void)
 	KTAP_EXPECT(info.mrs == 3, "buffer reports %u MRs", info.mrs);
 	KTAP_EXPECT(counter("mrs") == 3, "debugfs mrs %llu",
 		    (unsigned long long)counter("mrs"));
-	/* Not while a NIC may reach it. */
+	/* Not while a NIC may reach it, nor the endpoint it is registered on. */
 	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, r.buf), -EBUSY);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, server), -EBUSY);
 	KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, h1), 0);
 	KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, h2), 0);
 	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, r.buf), -EBUSY);
@@ -999,10 +1000,110 @@ static void peer_death_flushes(void)
 	region_free(dev_fd, &r);
 }
 
+/* The soft-RoCE device under @ep into @name; false (skip) for any other. */
+static bool rxe_under(uint32_t ep, char *name, size_t len)
+{
+	struct dmaplane_rdma_device *devs = NULL;
+	struct dmaplane_ep_info info;
+	uint32_t n = 0;
+
+	name[0] = '\0';
+	if (!dmaplane_ep_info(dev_fd, ep, &info) &&
+	    !dmaplane_rdma_devices(dev_fd, &devs, &n))
+		for (uint32_t i = 0; i < n; i++)
+			if ((int32_t)devs[i].index == info.device_index &&
+			    !strncmp(devs[i].name, "rxe", 3))
+				snprintf(name, len, "%s", devs[i].name);
+	free(devs);
+	if (!name[0])
+		ktap_skip("not a soft-RoCE device: lab NICs are not removed");
+	return name[0];
+}
+
+/*
+ * The RDMA device goes away with WRITEs and receives in flight: every
+ * operation comes back (done or flushed), the endpoints end with -ENODEV
+ * or their peer's disconnect, the MRs deregister and nothing leaks. The
+ * device is added back for whatever runs next.
+ */
+static void device_removal_mid_transfer(void)
+{
+	enum { WRITES = 256, RECVS = 32 };
+	struct dmaplane_ep_create params = { .send_depth = WRITES };
+	static struct dmaplane_completion c[WRITES];
+	static struct dmaplane_op ops[WRITES];
+	char name[64], netdev[64], cmd[160];
+	uint32_t a, b, smr, dmr, rkey, got;
+	struct dmaplane_ep_info info;
+	struct region src, dst;
+	int ok = 0, flushed = 0;
+
+	if (!need_pair() || !rxe_under(server, name, sizeof(name)))
+		return;
+	KTAP_EXPECT_RET(rdma_netdev_of(name, netdev, sizeof(netdev)), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_loopback(dev_fd, guest_ip, &params, &a, &b),
+			0);
+	if (ktap_case_failed() || !region_make(dev_fd, &src, REGION_SIZE) ||
+	    !region_make(dev_fd, &dst, REGION_SIZE))
+		return;
+	KTAP_EXPECT_RET(dmaplane_mr_reg(dev_fd, a, src.buf, 0, 0, 0, &smr,
+					NULL), 0);
+	KTAP_EXPECT_RET(dmaplane_mr_reg(dev_fd, b, dst.buf, 0, 0,
+					DMAPLANE_MR_LOCAL_WRITE |
+					DMAPLANE_MR_REMOTE_WRITE, &dmr, &rkey), 0);
+	for (int i = 0; i < RECVS; i++)
+		ops[i] = (struct dmaplane_op){
+			.cookie = i, .opcode = DMAPLANE_OP_RECV, .mr = dmr,
+			.offset = i * 4096, .length = 4096 };
+	KTAP_EXPECT_RET(dmaplane_post(dev_fd, b, ops, RECVS, NULL), 0);
+	/* A few seconds of WRITEs on this link: some are in flight when it goes. */
+	for (int i = 0; i < WRITES; i++)
+		ops[i] = (struct dmaplane_op){
+			.cookie = 100 + i, .opcode = DMAPLANE_OP_WRITE, .mr = smr,
+			.length = REGION_SIZE, .rkey = rkey };
+	KTAP_EXPECT_RET(dmaplane_post(dev_fd, a, ops, WRITES, NULL), 0);
+	snprintf(cmd, sizeof(cmd), "rdma link delete %s", name);
+	KTAP_EXPECT(system(cmd) == 0, "%s failed", cmd);
+	/* Every operation comes back; none is lost, none waits forever. */
+	got = reap_n(dev_fd, a, c, WRITES);
+	KTAP_EXPECT(got == WRITES, "%u of %d WRITEs came back", got, WRITES);
+	for (uint32_t i = 0; i < got; i++) {
+		ok += c[i].status == 0;
+		flushed += c[i].status == -ECANCELED;
+	}
+	got = reap_n(dev_fd, b, c, RECVS);
+	KTAP_EXPECT(got == RECVS, "%u of %d receives came back", got, RECVS);
+	for (uint32_t i = 0; i < got; i++)
+		flushed += c[i].status == -ECANCELED;
+	KTAP_EXPECT(ok + flushed == WRITES + RECVS, "%d done, %d flushed of %d",
+		    ok, flushed, WRITES + RECVS);
+	printf("# %s removed mid-transfer: %d WRITEs done, %d operations flushed\n",
+	       name, ok, flushed);
+	for (int i = 1; i >= 0; i--) {
+		KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, i ? b : a, &info), 0);
+		KTAP_EXPECT(info.error == -ENODEV || info.error == -ECONNRESET,
+			    "endpoint %d error %d", i, info.error);
+	}
+	expect_op(a, ops[0], info.error, "post after removal");
+	KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, smr), 0);
+	KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, dmr), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, a), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, b), 0);
+	region_free(dev_fd, &src);
+	region_free(dev_fd, &dst);
+	KTAP_EXPECT(counter("mrs") == 0, "%llu MRs left",
+		    (unsigned long long)counter("mrs"));
+	/* The suite's own connection was on it too. */
+	connected = false;
+	KTAP_EXPECT_RET(rxe_link_add(name, netdev), 0);
+}
+
 static void close_releases_everything(void)
 {
-	if (!need_pair())
+	if (dev_fd < 0) {
+		ktap_skip("the device did not open");
 		return;
+	}
 	KTAP_EXPECT(counter("mrs") == 0, "%llu MRs before close",
 		    (unsigned long long)counter("mrs"));
 	close(dev_fd);
@@ -1031,6 +1132,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(dereg_busy_while_in_flight),
 	KTAP_CASE(exit_with_ops_in_flight),
 	KTAP_CASE(peer_death_flushes),
+	KTAP_CASE(device_removal_mid_transfer),
 	KTAP_CASE(close_releases_everything),
 };
 

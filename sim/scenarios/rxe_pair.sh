@@ -1,17 +1,25 @@
 #!/bin/bash
 # Two guests, soft-RoCE (rxe0) on a QEMU socket link. Both run every suite
 # (so GET_INFO sees the RDMA device), then guest0 serves and guest1 runs
-# ib_write_bw: the reference link speed later benchmarks compare against.
-# Then a dmaplane connection by address between them (rdma_pair).
+# perftest's ib_write_bw and ib_write_lat: the reference link figures.
+# Then a dmaplane connection by address between them (rdma_pair), every
+# verb with its data checked on both sides (verbs_pair), and dmaplane's
+# WRITE benchmark on the same link, printed as a ratio to the
+# perftest figures (rdma_bench_pair).
 # Writes $DMAPLANE_RESULTS/rxe_pair.ktap, rdma_pair.ktap and .json, and on
-# guest1 ib_write_bw.json.
+# guest1 ib_write_bw.json, ib_write_lat.json, rdma_bench_pair.json/.txt.
 set -u
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 results=${DMAPLANE_RESULTS:?}
 size=1048576
 iters=200
+lat_size=4096
+lat_iters=1000
 bw_timeout=300
+bench_port=18516
+pair_port=18517
+bench_args=(--sizes 4K,64K,1M,4M --depths 1,8,64 --time-ms 1000 --iterations 300)
 
 "$root/tests/run-guest.sh"
 status=$?
@@ -40,29 +48,60 @@ rdma_pair() {
 	[ "$ok" = ok ] || status=1
 }
 
-if [ "$DP_GUEST_INDEX" = 0 ]; then
-	if timeout "$bw_timeout" ib_write_bw -d rxe0 -s "$size" -n "$iters" -F \
-		>"$results/ib_write_bw.log" 2>&1; then
-		ktap ok ib_write_bw_server
+# guest0's side of one perftest run: name args...
+perftest_server() {
+	local name=$1
+	shift
+	if timeout "$bw_timeout" "$name" -d rxe0 "$@" -F \
+		>"$results/$name.log" 2>&1; then
+		ktap ok "${name}_server"
 	else
-		ktap "not ok" ib_write_bw_server "see ib_write_bw.log"
+		ktap "not ok" "${name}_server" "see $name.log"
 		status=1
 	fi
+}
+
+# guest1's side: the server may still be booting, running its suites or
+# the previous tool; retry (perftest exits at once when nobody listens).
+perftest_client() {
+	local name=$1 deadline=$((SECONDS + bw_timeout))
+	shift
+	until "$name" -d rxe0 "$@" -F "$peer" >"$results/$name.log" 2>&1; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			ktap "not ok" "${name}_client" "no successful run in ${bw_timeout}s"
+			return 1
+		fi
+		sleep 1
+	done
+}
+
+# perftest converts TSC cycles with a CPU frequency it calibrates at start;
+# under TCG that calibration can fail (it says "Correlation coefficient"),
+# and then its figures are meaningless: the run completed, but its figure
+# is marked invalid rather than reported or compared against.
+perftest_valid() { # log figure
+	! grep -q 'Correlation coefficient' "$1" && [ -n "$2" ] &&
+		[ "$2" != 0.00 ]
+}
+
+ctl=$root/build/tools/dmaplanectl
+if [ "$DP_GUEST_INDEX" = 0 ]; then
+	perftest_server ib_write_bw -s "$size" -n "$iters"
+	perftest_server ib_write_lat -s "$lat_size" -n "$lat_iters"
 	rdma_pair
+	"$root/build/tests/verbs_pair_test" --serve "$DP_GUEST_IP" "$pair_port" \
+		>"$results/verbs_pair.ktap" 2>&1 || status=1
+	if "$ctl" rdma-bench --serve --addr "$DP_GUEST_IP" --port "$bench_port" \
+		>"$results/rdma_bench_serve.log" 2>&1; then
+		ktap ok rdma_bench_serve
+	else
+		ktap "not ok" rdma_bench_serve "see rdma_bench_serve.log"
+		status=1
+	fi
 	exit "$status"
 fi
 
-# guest1: the server may still be booting or running its suites; retry the
-# connection (perftest exits at once when nobody listens) until the deadline.
-deadline=$((SECONDS + bw_timeout))
-until ib_write_bw -d rxe0 -s "$size" -n "$iters" -F "$peer" \
-	>"$results/ib_write_bw.log" 2>&1; do
-	if [ "$SECONDS" -ge "$deadline" ]; then
-		ktap "not ok" ib_write_bw_client "no successful run in ${bw_timeout}s"
-		exit 1
-	fi
-	sleep 1
-done
+perftest_client ib_write_bw -s "$size" -n "$iters" || exit 1
 
 # Row: #bytes #iterations BW_peak[MB/sec] BW_average[MB/sec] MsgRate[Mpps]
 read -r peak avg < <(awk -v s="$size" '$1 == s { print $3, $4 }' \
@@ -71,15 +110,8 @@ if [ -z "${avg:-}" ]; then
 	ktap "not ok" ib_write_bw_client "no result row in ib_write_bw.log"
 	exit 1
 fi
-# perftest converts TSC cycles with a CPU frequency it calibrates at start;
-# under TCG that calibration can fail (it says "Correlation coefficient"),
-# and then its figures are meaningless. The transfer still completed, so the
-# case passes, but the figure is marked invalid rather than reported.
-valid=true
-if grep -q 'Correlation coefficient' "$results/ib_write_bw.log" ||
-	[ "$avg" = 0.00 ]; then
-	valid=false
-fi
+valid=false
+perftest_valid "$results/ib_write_bw.log" "$avg" && valid=true
 printf '{"tool": "ib_write_bw", "transport": "rxe", "msg_bytes": %d, "iterations": %d, "bw_peak_MBps": %s, "bw_avg_MBps": %s, "valid": %s}\n' \
 	"$size" "$iters" "$peak" "$avg" "$valid" | tee "$results/ib_write_bw.json"
 if [ "$valid" = true ]; then
@@ -87,5 +119,38 @@ if [ "$valid" = true ]; then
 else
 	ktap ok ib_write_bw_client "completed; perftest clock calibration failed, no figure"
 fi
+
+# Row: #bytes #iterations t_min t_max t_typical t_avg t_stdev 99% 99.9% (usec)
+lat=
+if perftest_client ib_write_lat -s "$lat_size" -n "$lat_iters"; then
+	lat=$(awk -v s="$lat_size" '$1 == s { print $5 }' "$results/ib_write_lat.log")
+	lat_valid=false
+	perftest_valid "$results/ib_write_lat.log" "$lat" && lat_valid=true
+	printf '{"tool": "ib_write_lat", "transport": "rxe", "msg_bytes": %d, "iterations": %d, "t_typical_us": %s, "valid": %s}\n' \
+		"$lat_size" "$lat_iters" "${lat:-null}" "$lat_valid" | tee "$results/ib_write_lat.json"
+	ktap ok ib_write_lat_client "typical ${lat:-?} us (half a round trip)"
+	[ "$lat_valid" = true ] || lat=
+else
+	status=1
+fi
+
 rdma_pair
+# Every verb across the link, checked byte for byte on both sides.
+"$root/build/tests/verbs_pair_test" --connect "$peer" "$pair_port" \
+	>"$results/verbs_pair.ktap" 2>&1 || status=1
+
+# dmaplane's WRITE matrix on the same link, against the figures above.
+refs=()
+[ "$valid" = true ] && refs+=(--ref-bw "$avg@$size")
+[ -n "$lat" ] && refs+=(--ref-lat "$lat@$lat_size")
+if "$ctl" rdma-bench --addr "$peer" --port "$bench_port" "${bench_args[@]}" \
+	"${refs[@]}" --json-out "$results/rdma_bench_pair.json" \
+	>"$results/rdma_bench_pair.txt" 2>&1; then
+	ratio=$(sed -n 's/.*"vs_ib_write_bw": {[^}]*"ratio": \([0-9.]*\).*/\1/p' \
+		"$results/rdma_bench_pair.json")
+	ktap ok rdma_bench_pair "WRITE 1M vs ib_write_bw: ${ratio:-no reference}"
+else
+	ktap "not ok" rdma_bench_pair "see rdma_bench_pair.txt"
+	status=1
+fi
 exit "$status"

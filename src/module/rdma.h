@@ -76,6 +76,7 @@ struct dmaplane_ep {
 	struct mutex reap_lock;		/* one reaper copies out at a time */
 
 	struct list_head mrs;		/* struct dmaplane_mr, op_lock */
+	atomic_t mr_handles;		/* MR objects naming it: -EBUSY to destroy */
 	/* REG_MR and LOCAL_INV, one at a time under op_lock */
 	struct ib_cqe local_cqe;
 	struct completion local_done;

@@ -32,8 +32,16 @@ static struct workqueue_struct *dmaplane_ep_wq;
 
 static void dmaplane_ep_release(struct dmaplane_obj *obj);
 
+/* MRs registered on it keep an endpoint's handle: deregister them first. */
+static bool dmaplane_ep_busy(struct dmaplane_obj *obj)
+{
+	return atomic_read(&container_of(obj, struct dmaplane_ep,
+					 obj)->mr_handles) > 0;
+}
+
 static const struct dmaplane_obj_ops dmaplane_ep_ops = {
 	.release = dmaplane_ep_release,
+	.busy = dmaplane_ep_busy,
 };
 
 void dmaplane_ep_put(struct dmaplane_ep *ep)

@@ -270,6 +270,7 @@ static void dmaplane_mr_release(struct dmaplane_obj *obj)
 		dmaplane_mr_deregister(mr);
 	mutex_unlock(&ep->op_lock);
 	atomic_dec(&mr->buf->mrs);
+	atomic_dec(&ep->mr_handles);
 	dmaplane_buffer_put(mr->buf);
 	dmaplane_ep_put(ep);
 	kfree(mr);
@@ -344,6 +345,7 @@ int dmaplane_ioc_mr_reg(struct dmaplane_ctx *ctx, void *arg,
 		goto err_mr;
 	/* From here the release op owns the references. */
 	atomic_inc(&buf->mrs);
+	atomic_inc(&ep->mr_handles);
 	ret = dmaplane_ctx_reserve(ctx, &mr->obj);
 	if (ret) {
 		dmaplane_mr_put(mr);

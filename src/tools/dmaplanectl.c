@@ -12,6 +12,10 @@
  *   dmaplanectl numa-bench [--size S] [--op read|write|copy] [--passes N]
  *                          [--time-ms T] [--json]
  *   dmaplanectl huge-bench [--sizes S,S,...] [--iterations N] [--json]
+ *   dmaplanectl rdma-bench --addr IP [--port N [--serve]] [--sizes S,S,...]
+ *                          [--depths D,D,...] [--time-ms T] [--iterations N]
+ *                          [--ref-bw MBPS@SIZE] [--ref-lat US@SIZE] [--json]
+ *   dmaplanectl submit-bench [--iterations N] [--json]
  *
  * Sizes take K, M or G suffixes (powers of two). --json-out FILE makes a
  * benchmark print its table and write its JSON to FILE from the same run.
@@ -26,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dmaplanectl.h"
 #include "libdmaplane.h"
 
 static void usage(FILE *out)
@@ -41,35 +46,13 @@ static void usage(FILE *out)
 		"       dmaplanectl numa-bench [--size S] [--op read|write|copy]\n"
 		"                              [--passes N] [--time-ms T] [--json]\n"
 		"       dmaplanectl huge-bench [--sizes S,S,...] [--iterations N] [--json]\n"
+		"       dmaplanectl rdma-bench --addr IP [--port N [--serve]] [--sizes S,S,...]\n"
+		"                              [--depths D,D,...] [--time-ms T] [--iterations N]\n"
+		"                              [--ref-bw MBPS@SIZE] [--ref-lat US@SIZE] [--json]\n"
+		"          (no --port: loopback in this guest; --serve: a window for a peer)\n"
+		"       dmaplanectl submit-bench [--iterations N] [--json]\n"
 		"sizes take K, M or G suffixes; benchmarks take --json-out FILE\n"
 		"(the table on stdout and the JSON in FILE, from one run)\n");
-}
-
-static uint64_t parse_size(const char *arg);
-
-struct options {
-	int json;
-	long iterations;
-	uint64_t size;
-	uint32_t op;
-	uint32_t passes;
-	uint32_t time_ms;
-	const char *sizes;
-	const char *addr;
-	uint32_t port;
-	/*
-	 * Where a benchmark writes: the table (stdout unless --json) and the
-	 * JSON (stdout with --json, or the --json-out file), both from one run.
-	 */
-	FILE *tbl;
-	FILE *js;
-	const char *json_out;
-};
-
-static int fail(const char *what, int ret)
-{
-	fprintf(stderr, "dmaplanectl: %s: %s\n", what, strerror(-ret));
-	return 1;
 }
 
 static int cmd_info(int fd, int json)
@@ -115,12 +98,18 @@ static int cmd_info(int fd, int json)
 	return 0;
 }
 
-static double now_ns(void)
+double now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+int fail(const char *what, int ret)
+{
+	fprintf(stderr, "dmaplanectl: %s: %s\n", what, strerror(-ret));
+	return 1;
 }
 
 /* Round trips through the dispatcher: the floor cost of any dmaplane call. */
@@ -577,7 +566,7 @@ static int cmd_huge_bench(int fd, const struct options *o)
 }
 
 /* A size with an optional K/M/G suffix; 0 when it is not one. */
-static uint64_t parse_size(const char *arg)
+uint64_t parse_size(const char *arg)
 {
 	char *end;
 	unsigned long long v = strtoull(arg, &end, 0);
@@ -606,6 +595,19 @@ static int parse_u32(const char *arg, const char *name, uint32_t *out)
 	return 0;
 }
 
+/* "FIGURE@SIZE", e.g. "31.5@1M": a reference figure and its message size. */
+static int parse_reference(const char *arg, double *fig, uint64_t *size)
+{
+	const char *at = strchr(arg, '@');
+	char *end;
+
+	*fig = strtod(arg, &end);
+	if (!at || end != at || *fig < 0)
+		return -1;
+	*size = parse_size(at + 1);
+	return *size ? 0 : -1;
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	for (int i = 2; i < argc; i++) {
@@ -614,6 +616,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 		if (!strcmp(opt, "--json")) {
 			o->json = 1;
+			continue;
+		}
+		if (!strcmp(opt, "--serve")) {
+			o->serve = 1;
 			continue;
 		}
 		if (!val)
@@ -629,6 +635,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 		} else if (!strcmp(opt, "--sizes")) {
 			o->sizes = val;
+		} else if (!strcmp(opt, "--depths")) {
+			o->depths = val;
+		} else if (!strcmp(opt, "--ref-bw")) {
+			if (parse_reference(val, &o->ref_bw, &o->ref_bw_size))
+				return -1;
+		} else if (!strcmp(opt, "--ref-lat")) {
+			if (parse_reference(val, &o->ref_lat, &o->ref_lat_size))
+				return -1;
 		} else if (!strcmp(opt, "--json-out")) {
 			o->json_out = val;
 		} else if (!strcmp(opt, "--addr")) {
@@ -663,7 +677,6 @@ int main(int argc, char **argv)
 		.op = DMAPLANE_BENCH_COPY,
 		.passes = 5,
 		.time_ms = 2000,
-		.sizes = "16M,64M,256M,1G",
 	};
 	const char *cmd;
 	int fd, ret;
@@ -714,7 +727,21 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "huge-bench")) {
 		if (!o.iterations)
 			o.iterations = 5;
+		if (!o.sizes)
+			o.sizes = "16M,64M,256M,1G";
 		ret = cmd_huge_bench(fd, &o);
+	} else if (!strcmp(cmd, "rdma-bench")) {
+		if (!o.iterations)
+			o.iterations = 1000;
+		if (!o.sizes)
+			o.sizes = "4K,64K,1M,4M";
+		if (!o.depths)
+			o.depths = "1,8,64";
+		ret = cmd_rdma_bench(fd, &o);
+	} else if (!strcmp(cmd, "submit-bench")) {
+		if (!o.iterations)
+			o.iterations = 64000;
+		ret = cmd_submit_bench(fd, &o);
 	} else {
 		usage(stderr);
 		ret = 2;

@@ -180,7 +180,8 @@ struct dmaplane_buffer_create {
  * @flags:	in: must be 0
  *
  * A buffer that is still mmapped or covered by an MR is not destroyed, nor
- * an MR that operations in flight still use: -EBUSY.
+ * an endpoint with MRs, nor an MR that operations in flight still use:
+ * -EBUSY.
  */
 struct dmaplane_handle_op {
 	__u32 handle;
@@ -671,7 +672,7 @@ struct dmaplane_ep_info {
  * invalidates the rkey (LOCAL_INV) before the pages can go.
  * Errors: -ENOENT (no such endpoint or buffer), -ENOTCONN (not connected),
  * -EINVAL (flags, alignment, window outside the buffer), -EOPNOTSUPP (an
- * imported dma-buf on a device without DMA mapping support), -EMSGSIZE
+ * imported dma-buf: not registrable yet), -EMSGSIZE
  * (more pages than the device registers at once), -ENODEV, -ECONNRESET.
  */
 struct dmaplane_mr_reg {

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * verbs_pair: data integrity of every verb between two hosts (two sim
+ * guests on a soft-RoCE link, or two lab hosts).
+ *
+ *   verbs_pair_test --serve IP PORT      (guest0)
+ *   verbs_pair_test --connect PEER PORT  (guest1)
+ *
+ * The server announces a window (rkey, length: no address) holding
+ * pattern SEED_READ and posts two receives. The client READs the window
+ * and checks it, SENDs a pattern (into the server's landing buffer),
+ * WRITEs another over the window and marks the end with a zero-length
+ * WRITE_WITH_IMM. The server checks what
+ * arrived and SENDs its verdict back; each side reports KTAP.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ktap.h"
+#include "libdmaplane.h"
+#include "testutil.h"
+
+#define WINDOW		(1024 * 1024)
+#define LANDING		(512 * 1024)
+#define SEND_LEN	300001u		/* odd on purpose */
+#define SEED_READ	11
+#define SEED_SEND	12
+#define SEED_WRITE	13
+#define IMM_DONE	0xc0ffee01u
+#define MAGIC		0x44505650u	/* "DPVP" */
+#define WAIT_MS		30000u
+#define PEER_WAIT_MS	300000u
+
+struct announce {
+	uint32_t magic;
+	uint32_t rkey;
+	uint64_t length;
+};
+
+struct verdict {
+	uint32_t magic;
+	uint32_t send_ok;
+	uint32_t imm_ok;
+	uint32_t write_ok;
+};
+
+static int fd = -1;
+static bool serving;
+static const char *addr;
+static uint16_t port;
+static uint32_t ep;
+static bool up;			/* connected, buffers registered */
+static uint32_t data_buf, data_mr, ctrl_buf, ctrl_mr, rkey;
+static unsigned char *data, *ctrl;
+static uint32_t land_buf, land_mr;	/* server: where the SEND lands */
+static unsigned char *land;
+static struct announce window;
+
+static unsigned char *map_buffer(uint32_t *handle, size_t size)
+{
+	struct dmaplane_buffer_create req = {
+		.size = size, .numa_node = DMAPLANE_NUMA_ANY,
+	};
+	void *p;
+
+	if (dmaplane_buffer_create_req(fd, &req))
+		return NULL;
+	*handle = req.handle;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 req.mmap_offset);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Wait for one completion; retried up to PEER_WAIT_MS for a slow peer. */
+static int wait_one(struct dmaplane_completion *c)
+{
+	uint32_t got = 0, waited = 0;
+	int ret;
+
+	do {
+		ret = dmaplane_reap(fd, ep, c, 1, 1, WAIT_MS, &got);
+		waited += WAIT_MS;
+	} while (ret == -ETIMEDOUT && waited < PEER_WAIT_MS);
+	return ret;
+}
+
+static int post(struct dmaplane_op op)
+{
+	return dmaplane_post(fd, ep, &op, 1, NULL);
+}
+
+/* Accept (server) or connect (client), then buffers and MRs. */
+static void connect_and_register(void)
+{
+	struct dmaplane_addr a;
+	uint32_t lh, waited = 0;
+	int ret;
+
+	fd = dmaplane_open();
+	KTAP_EXPECT(fd >= 0, "open: %s", strerror(-fd));
+	KTAP_EXPECT_RET(dmaplane_addr_parse(addr, port, &a), 0);
+	if (ktap_case_failed())
+		return;
+	if (serving) {
+		KTAP_EXPECT_RET(dmaplane_ep_create(fd, NULL, &lh), 0);
+		KTAP_EXPECT_RET(dmaplane_ep_listen(fd, lh, 1, &a), 0);
+		do {
+			ret = dmaplane_ep_accept(fd, lh, DMAPLANE_EP_TIMEOUT_MAX_MS,
+						 &ep, NULL);
+			waited += DMAPLANE_EP_TIMEOUT_MAX_MS;
+		} while (ret == -ETIMEDOUT && waited < PEER_WAIT_MS);
+		KTAP_EXPECT_RET(ret, 0);
+	} else {
+		do {
+			KTAP_EXPECT_RET(dmaplane_ep_create(fd, NULL, &ep), 0);
+			ret = dmaplane_ep_connect(fd, ep, &a, 0);
+			if (ret == -ECONNREFUSED || ret == -ETIMEDOUT) {
+				dmaplane_ep_destroy(fd, ep);
+				usleep(200 * 1000);
+				waited += 200;
+			}
+		} while ((ret == -ECONNREFUSED || ret == -ETIMEDOUT) &&
+			 waited < PEER_WAIT_MS);
+		KTAP_EXPECT_RET(ret, 0);
+	}
+	data = map_buffer(&data_buf, WINDOW);
+	ctrl = map_buffer(&ctrl_buf, 4096);
+	KTAP_EXPECT(data && ctrl, "buffers: %s", strerror(errno));
+	if (ktap_case_failed())
+		return;
+	KTAP_EXPECT_RET(dmaplane_mr_reg(fd, ep, data_buf, 0, 0,
+					DMAPLANE_MR_LOCAL_WRITE |
+					(serving ? DMAPLANE_MR_REMOTE_WRITE |
+					 DMAPLANE_MR_REMOTE_READ : 0),
+					&data_mr, &rkey), 0);
+	KTAP_EXPECT_RET(dmaplane_mr_reg(fd, ep, ctrl_buf, 0, 0,
+					DMAPLANE_MR_LOCAL_WRITE, &ctrl_mr, NULL),
+			0);
+	if (serving) {
+		land = map_buffer(&land_buf, LANDING);
+		KTAP_EXPECT(land, "landing buffer: %s", strerror(errno));
+		if (land)
+			KTAP_EXPECT_RET(dmaplane_mr_reg(fd, ep, land_buf, 0, 0,
+							DMAPLANE_MR_LOCAL_WRITE,
+							&land_mr, NULL), 0);
+	}
+	up = !ktap_case_failed();
+}
+
+static bool need_up(void)
+{
+	if (!up)
+		KTAP_EXPECT(0, "no connection");
+	return up;
+}
+
+/* Server: the window, two receives, the announcement. */
+static void serve_window(void)
+{
+	struct dmaplane_completion c;
+	struct announce w = { .magic = MAGIC, .length = WINDOW };
+
+	if (!need_up())
+		return;
+	fill_pattern(data, WINDOW, SEED_READ);
+	memset(land, 0, LANDING);
+	KTAP_EXPECT_RET(post((struct dmaplane_op){
+		.cookie = 1, .opcode = DMAPLANE_OP_RECV, .mr = land_mr,
+		.offset = 0, .length = LANDING }), 0);
+	KTAP_EXPECT_RET(post((struct dmaplane_op){
+		.cookie = 2, .opcode = DMAPLANE_OP_RECV }), 0);
+	w.rkey = rkey;
+	memcpy(ctrl + 2048, &w, sizeof(w));
+	KTAP_EXPECT_RET(post((struct dmaplane_op){
+		.cookie = 3, .opcode = DMAPLANE_OP_SEND, .mr = ctrl_mr,
+		.offset = 2048, .length = sizeof(w) }), 0);
+	KTAP_EXPECT_RET(wait_one(&c), 0);
+	KTAP_EXPECT(c.cookie == 3 && c.status == 0, "announce: cookie %llu status %d",
+		    (unsigned long long)c.cookie, c.status);
+}
+
+/* Server: the client's SEND, then its WRITEs and the WRITE_WITH_IMM. */
+static void serve_check(void)
+{
+	struct dmaplane_completion c;
+	struct verdict v = { .magic = MAGIC };
+	size_t bad;
+
+	if (!need_up())
+		return;
+	KTAP_EXPECT_RET(wait_one(&c), 0);
+	bad = pattern_mismatch(land, SEND_LEN, SEED_SEND, 0);
+	v.send_ok = c.cookie == 1 && c.status == 0 && c.bytes == SEND_LEN &&
+		    bad == SEND_LEN && land[SEND_LEN] == 0;
+	KTAP_EXPECT(v.send_ok, "SEND: cookie %llu status %d bytes %u, data differs at %zu",
+		    (unsigned long long)c.cookie, c.status, c.bytes, bad);
+	KTAP_EXPECT_RET(wait_one(&c), 0);
+	v.imm_ok = c.cookie == 2 && c.status == 0 &&
+		   c.flags == (DMAPLANE_COMP_IMM | DMAPLANE_COMP_WRITE_IMM) &&
+		   c.imm == IMM_DONE;
+	KTAP_EXPECT(v.imm_ok, "WRITE_IMM: cookie %llu status %d flags %#x imm %#x",
+		    (unsigned long long)c.cookie, c.status, c.flags, c.imm);
+	/* The WRITE_IMM came after the WRITEs on the same QP: they are all here. */
+	bad = pattern_mismatch(data, WINDOW, SEED_WRITE, 0);
+	v.write_ok = bad == WINDOW;
+	KTAP_EXPECT(v.write_ok, "window differs from the written pattern at %zu",
+		    bad);
+	memcpy(ctrl + 2048, &v, sizeof(v));
+	KTAP_EXPECT_RET(post((struct dmaplane_op){
+		.cookie = 4, .opcode = DMAPLANE_OP_SEND, .mr = ctrl_mr,
+		.offset = 2048, .length = sizeof(v) }), 0);
+	KTAP_EXPECT_RET(wait_one(&c), 0);
+	KTAP_EXPECT(c.cookie == 4 && c.status == 0, "verdict SEND status %d",
+		    c.status);
+}
+
+/* Client: receives for the announcement and the verdict; the window. */
+static void learn_window(void)
+{
+	struct dmaplane_completion c;
+
+	if (!need_up())
+		return;
+	KTAP_EXPECT_RET(post((struct dmaplane_op){
+		.cookie = 1, .opcode = DMAPLANE_OP_RECV, .mr = ctrl_mr,
+		.offset = 0, .length = 64 }), 0);
+	KTAP_EXPECT_RET(post((struct dmaplane_op){
+		.cookie = 2, .opcode = DMAPLANE_OP_RECV, .mr = ctrl_mr,
+		.offset = 64, .length = 64 }), 0);
+	KTAP_EXPECT_RET(wait_one(&c), 0);
+	memcpy(&window, ctrl, sizeof(window));
+	KTAP_EXPECT(c.cookie == 1 && c.status == 0 && c.bytes == sizeof(window) &&
+		    window.magic == MAGIC && window.rkey &&
+		    window.length == WINDOW,
+		    "announcement: status %d bytes %u magic %#x length %llu",
+		    c.status, c.bytes, window.magic,
+		    (unsigned long long)window.length);
+	if (ktap_case_failed())
+		up = false;
+}
+
+static int run(struct dmaplane_op op)
+{
+	struct dmaplane_completion c;
+	int ret = post(op);
+
+	if (!ret)
+		ret = wait_one(&c);
+	if (!ret && (c.cookie != op.cookie || c.opcode != op.opcode))
+		ret = -EPROTO;
+	return ret ? ret : c.status;
+}
+
+static void read_integrity(void)
+{
+	size_t bad;
+
+	if (!need_up())
+		return;
+	memset(data, 0, WINDOW);
+	/* In pieces, unaligned, then whole: every byte of the window. */
+	KTAP_EXPECT_RET(run((struct dmaplane_op){
+		.cookie = 10, .opcode = DMAPLANE_OP_READ, .mr = data_mr,
+		.offset = 0, .length = 4097, .remote_offset = 0,
+		.rkey = window.rkey }), 0);
+	KTAP_EXPECT_RET(run((struct dmaplane_op){
+		.cookie = 11, .opcode = DMAPLANE_OP_READ, .mr = data_mr,
+		.offset = 4097, .length = WINDOW - 4097, .remote_offset = 4097,
+		.rkey = window.rkey }), 0);
+	bad = pattern_mismatch(data, WINDOW, SEED_READ, 0);
+	KTAP_EXPECT(bad == WINDOW, "READ data differs at %zu", bad);
+}
+
+static void send_integrity(void)
+{
+	if (!need_up())
+		return;
+	fill_pattern(data, WINDOW, SEED_SEND);
+	KTAP_EXPECT_RET(run((struct dmaplane_op){
+		.cookie = 20, .opcode = DMAPLANE_OP_SEND, .mr = data_mr,
+		.offset = 0, .length = SEND_LEN }), 0);
+}
+
+static void write_integrity(void)
+{
+	if (!need_up())
+		return;
+	fill_pattern(data, WINDOW, SEED_WRITE);
+	/* Three WRITEs that tile the window, then the marker. */
+	KTAP_EXPECT_RET(run((struct dmaplane_op){
+		.cookie = 30, .opcode = DMAPLANE_OP_WRITE, .mr = data_mr,
+		.offset = 0, .length = 12345, .remote_offset = 0,
+		.rkey = window.rkey }), 0);
+	KTAP_EXPECT_RET(run((struct dmaplane_op){
+		.cookie = 31, .opcode = DMAPLANE_OP_WRITE, .mr = data_mr,
+		.offset = 12345, .length = SEND_LEN, .remote_offset = 12345,
+		.rkey = window.rkey }), 0);
+	KTAP_EXPECT_RET(run((struct dmaplane_op){
+		.cookie = 32, .opcode = DMAPLANE_OP_WRITE, .mr = data_mr,
+		.offset = 12345 + SEND_LEN,
+		.length = WINDOW - 12345 - SEND_LEN,
+		.remote_offset = 12345 + SEND_LEN, .rkey = window.rkey }), 0);
+	KTAP_EXPECT_RET(run((struct dmaplane_op){
+		.cookie = 33, .opcode = DMAPLANE_OP_WRITE_IMM, .imm = IMM_DONE,
+		.rkey = window.rkey }), 0);
+}
+
+static void server_verdict(void)
+{
+	struct dmaplane_completion c;
+	struct verdict v;
+
+	if (!need_up())
+		return;
+	KTAP_EXPECT_RET(wait_one(&c), 0);
+	memcpy(&v, ctrl + 64, sizeof(v));
+	KTAP_EXPECT(c.cookie == 2 && c.status == 0 && v.magic == MAGIC,
+		    "verdict: status %d magic %#x", c.status, v.magic);
+	KTAP_EXPECT(v.send_ok && v.imm_ok && v.write_ok,
+		    "server saw: send %u, write_imm %u, written data %u",
+		    v.send_ok, v.imm_ok, v.write_ok);
+}
+
+static void teardown(void)
+{
+	if (fd < 0)
+		return;
+	close(fd);
+	fd = -1;
+}
+
+static const struct ktap_case server_cases[] = {
+	KTAP_CASE(connect_and_register),
+	KTAP_CASE(serve_window),
+	KTAP_CASE(serve_check),
+	KTAP_CASE(teardown),
+};
+
+static const struct ktap_case client_cases[] = {
+	KTAP_CASE(connect_and_register),
+	KTAP_CASE(learn_window),
+	KTAP_CASE(read_integrity),
+	KTAP_CASE(send_integrity),
+	KTAP_CASE(write_integrity),
+	KTAP_CASE(server_verdict),
+	KTAP_CASE(teardown),
+};
+
+int main(int argc, char **argv)
+{
+	if (argc != 4 || (strcmp(argv[1], "--serve") &&
+			  strcmp(argv[1], "--connect"))) {
+		fprintf(stderr, "usage: %s --serve IP PORT | --connect PEER PORT\n",
+			argv[0]);
+		return 2;
+	}
+	serving = !strcmp(argv[1], "--serve");
+	addr = argv[2];
+	port = (uint16_t)strtoul(argv[3], NULL, 0);
+	if (serving)
+		return ktap_run_suite("verbs_pair_serve", server_cases,
+				      sizeof(server_cases) / sizeof(server_cases[0]));
+	return ktap_run_suite("verbs_pair_connect", client_cases,
+			      sizeof(client_cases) / sizeof(client_cases[0]));
+}
