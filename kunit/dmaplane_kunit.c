@@ -838,8 +838,9 @@ static void ep_params_defaults(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, p.send_depth, (u32)DMAPLANE_EP_DEPTH_DEFAULT);
 	KUNIT_EXPECT_EQ(test, p.recv_depth, (u32)DMAPLANE_EP_DEPTH_DEFAULT);
 	KUNIT_EXPECT_EQ(test, p.timeout_ms, (u32)DMAPLANE_EP_TIMEOUT_DEFAULT_MS);
-	KUNIT_EXPECT_EQ(test, p.retry_count, 7);
+	KUNIT_EXPECT_EQ(test, p.retry_count, DMAPLANE_EP_RETRY_DEFAULT);
 	KUNIT_EXPECT_EQ(test, p.rnr_retry_count, 7);
+	KUNIT_EXPECT_EQ(test, p.ack_timeout, 0);
 }
 
 static void ep_params_bounds(struct kunit *test)
@@ -861,6 +862,11 @@ static void ep_params_bounds(struct kunit *test)
 	p.rnr_retry_count = 8;
 	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
 	p.rnr_retry_count = 1;
+	p.ack_timeout = DMAPLANE_EP_ACK_TIMEOUT_MAX;
+	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), 0);
+	p.ack_timeout = DMAPLANE_EP_ACK_TIMEOUT_MAX + 1;
+	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
+	p.ack_timeout = 0;
 	p.flags = 1;
 	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
 }
@@ -955,6 +961,31 @@ static void mr_page_size_largest_that_fits(struct kunit *test)
 						    &npages), -EINVAL);
 }
 
+/* An import's window: the exporter's DMA segments cut to [offset, end). */
+static void mr_copy_window_cuts_segments(struct kunit *test)
+{
+	const u64 segs[] = { 0x100000, SZ_64K, 0x400000, SZ_64K, 0x800000, SZ_64K };
+	struct dmaplane_mr mr = { .offset = SZ_32K, .length = SZ_64K + SZ_4K };
+	struct sg_table from;
+	struct scatterlist *sg;
+
+	KUNIT_ASSERT_EQ(test, sg_alloc_table(&from, 3, GFP_KERNEL), 0);
+	sg_dma_fill(from.sgl, 3, segs);
+	KUNIT_ASSERT_EQ(test, dmaplane_mr_copy_window(&mr, &from), 0);
+	KUNIT_EXPECT_EQ(test, mr.sgt.nents, 2);
+	sg = mr.sgt.sgl;
+	KUNIT_EXPECT_EQ(test, sg_dma_address(sg), 0x100000 + SZ_32K);
+	KUNIT_EXPECT_EQ(test, sg_dma_len(sg), SZ_32K);
+	sg = sg_next(sg);
+	KUNIT_EXPECT_EQ(test, sg_dma_address(sg), 0x400000);
+	KUNIT_EXPECT_EQ(test, sg_dma_len(sg), SZ_32K + SZ_4K);
+	sg_free_table(&mr.sgt);
+	/* Past every segment: nothing to register. */
+	mr.offset = 3 * SZ_64K;
+	KUNIT_EXPECT_EQ(test, dmaplane_mr_copy_window(&mr, &from), -EINVAL);
+	sg_free_table(&from);
+}
+
 static void op_check_bounds_and_access(struct kunit *test)
 {
 	const u64 len = SZ_1M;
@@ -1015,6 +1046,7 @@ static void wc_status_errno(struct kunit *test)
 
 static struct kunit_case verbs_cases[] = {
 	KUNIT_CASE(mr_page_size_largest_that_fits),
+	KUNIT_CASE(mr_copy_window_cuts_segments),
 	KUNIT_CASE(op_check_bounds_and_access),
 	KUNIT_CASE(wc_status_errno),
 	{}

@@ -182,6 +182,7 @@ static void endpoint_rejects_bad_input(void)
 	EXPECT_EP_CREATE(bad.timeout_ms = DMAPLANE_EP_TIMEOUT_MAX_MS + 1);
 	EXPECT_EP_CREATE(bad.retry_count = 8);
 	EXPECT_EP_CREATE(bad.rnr_retry_count = 8);
+	EXPECT_EP_CREATE(bad.ack_timeout = DMAPLANE_EP_ACK_TIMEOUT_MAX + 1);
 #undef EXPECT_EP_CREATE
 	KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &h), 0);
 	KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, h, &info), 0);

@@ -5,6 +5,8 @@
  *
  *   verbs_pair_test --serve IP PORT      (guest0)
  *   verbs_pair_test --connect PEER PORT  (guest1)
+ *   verbs_pair_test --vanish IP PORT     (guest0, last: takes its link down)
+ *   verbs_pair_test --outlive PEER PORT  (guest1, last)
  *
  * The server announces a window (rkey, length: no address) holding
  * pattern SEED_READ and posts two receives. The client READs the window
@@ -12,6 +14,12 @@
  * WRITEs another over the window and marks the end with a zero-length
  * WRITE_WITH_IMM. The server checks what
  * arrived and SENDs its verdict back; each side reports KTAP.
+ *
+ * --vanish / --outlive: a peer that disappears without a word. The
+ * vanishing side connects, announces its window, waits for the other's
+ * "ready" and takes its network link down. The other side keeps writing:
+ * its transport retries run out, the WRITE completes with -ETIMEDOUT and
+ * the endpoint reports it; nothing waits forever.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ktap.h"
@@ -54,6 +63,14 @@ static bool serving;
 static const char *addr;
 static uint16_t port;
 static uint32_t ep;
+/*
+ * --outlive: a short ACK timeout and few retries, so the dead peer is
+ * found in about (3 + 1) * 4.096 us * 2^16 = 1 s of retries.
+ */
+static struct dmaplane_ep_create outlive_params = {
+	.retry_count = 3, .ack_timeout = 16,
+};
+static const struct dmaplane_ep_create *params;
 static bool up;			/* connected, buffers registered */
 static uint32_t data_buf, data_mr, ctrl_buf, ctrl_mr, rkey;
 static unsigned char *data, *ctrl;
@@ -76,7 +93,10 @@ static unsigned char *map_buffer(uint32_t *handle, size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Wait for one completion; retried up to PEER_WAIT_MS for a slow peer. */
+/*
+ * Wait for one completion, up to PEER_WAIT_MS for a slow peer; -ETIME if
+ * none came.
+ */
 static int wait_one(struct dmaplane_completion *c)
 {
 	uint32_t got = 0, waited = 0;
@@ -86,7 +106,8 @@ static int wait_one(struct dmaplane_completion *c)
 		ret = dmaplane_reap(fd, ep, c, 1, 1, WAIT_MS, &got);
 		waited += WAIT_MS;
 	} while (ret == -ETIMEDOUT && waited < PEER_WAIT_MS);
-	return ret;
+	/* Nothing came: not to be taken for a completion's -ETIMEDOUT. */
+	return ret == -ETIMEDOUT ? -ETIME : ret;
 }
 
 static int post(struct dmaplane_op op)
@@ -117,7 +138,7 @@ static void connect_and_register(void)
 		KTAP_EXPECT_RET(ret, 0);
 	} else {
 		do {
-			KTAP_EXPECT_RET(dmaplane_ep_create(fd, NULL, &ep), 0);
+			KTAP_EXPECT_RET(dmaplane_ep_create(fd, params, &ep), 0);
 			ret = dmaplane_ep_connect(fd, ep, &a, 0);
 			if (ret == -ECONNREFUSED || ret == -ETIMEDOUT) {
 				dmaplane_ep_destroy(fd, ep);
@@ -244,6 +265,14 @@ static void learn_window(void)
 		up = false;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static int run(struct dmaplane_op op)
 {
 	struct dmaplane_completion c;
@@ -326,6 +355,56 @@ static void server_verdict(void)
 		    v.send_ok, v.imm_ok, v.write_ok);
 }
 
+/* Vanishing side: wait for "ready", then take the link away. */
+static void vanish(void)
+{
+	struct dmaplane_completion c;
+	char cmd[64];
+
+	if (!need_up())
+		return;
+	serve_window();
+	if (ktap_case_failed())
+		return;
+	/* serve_window posted two receives: "ready" lands in the first. */
+	KTAP_EXPECT_RET(wait_one(&c), 0);
+	KTAP_EXPECT(c.cookie == 1 && c.status == 0, "ready: status %d", c.status);
+	/* The sim's soft-RoCE rides eth0. */
+	snprintf(cmd, sizeof(cmd), "ip link set eth0 down");
+	KTAP_EXPECT(system(cmd) == 0, "%s failed", cmd);
+	printf("# %s: gone without a disconnect\n", cmd);
+}
+
+/* Outliving side: "ready", then WRITEs until the dead peer is noticed. */
+static void dead_peer_detected(void)
+{
+	struct dmaplane_ep_info info;
+	double start;
+	int status = 0, n = 0;
+
+	if (!need_up())
+		return;
+	learn_window();
+	if (ktap_case_failed())
+		return;
+	KTAP_EXPECT_RET(run((struct dmaplane_op){
+		.cookie = 40, .opcode = DMAPLANE_OP_SEND }), 0);
+	start = now_s();
+	while (!status && now_s() - start < 600) {
+		status = run((struct dmaplane_op){
+			.cookie = 41, .opcode = DMAPLANE_OP_WRITE,
+			.mr = data_mr, .length = 65536, .rkey = window.rkey });
+		n++;
+	}
+	KTAP_EXPECT(status == -ETIMEDOUT, "after %d WRITEs: %d (%s)", n, status,
+		    ktap_errname(status));
+	KTAP_EXPECT_RET(dmaplane_ep_info(fd, ep, &info), 0);
+	KTAP_EXPECT(info.error == -ETIMEDOUT, "endpoint error %d", info.error);
+	printf("# dead peer reported after %d WRITEs, %.1f s (retry_count %u, ack_timeout %u)\n",
+	       n, now_s() - start, outlive_params.retry_count,
+	       outlive_params.ack_timeout);
+}
+
 static void teardown(void)
 {
 	if (fd < 0)
@@ -351,20 +430,38 @@ static const struct ktap_case client_cases[] = {
 	KTAP_CASE(teardown),
 };
 
+static const struct ktap_case vanish_cases[] = {
+	KTAP_CASE(connect_and_register),
+	KTAP_CASE(vanish),
+};
+
+static const struct ktap_case outlive_cases[] = {
+	KTAP_CASE(connect_and_register),
+	KTAP_CASE(dead_peer_detected),
+	KTAP_CASE(teardown),
+};
+
+#define SUITE(name, cases) \
+	ktap_run_suite(name, cases, sizeof(cases) / sizeof(cases[0]))
+
 int main(int argc, char **argv)
 {
-	if (argc != 4 || (strcmp(argv[1], "--serve") &&
-			  strcmp(argv[1], "--connect"))) {
-		fprintf(stderr, "usage: %s --serve IP PORT | --connect PEER PORT\n",
-			argv[0]);
-		return 2;
+	const char *mode = argc == 4 ? argv[1] : "";
+
+	addr = argc == 4 ? argv[2] : NULL;
+	port = argc == 4 ? (uint16_t)strtoul(argv[3], NULL, 0) : 0;
+	serving = !strcmp(mode, "--serve") || !strcmp(mode, "--vanish");
+	if (!strcmp(mode, "--serve"))
+		return SUITE("verbs_pair_serve", server_cases);
+	if (!strcmp(mode, "--connect"))
+		return SUITE("verbs_pair_connect", client_cases);
+	if (!strcmp(mode, "--vanish"))
+		return SUITE("verbs_pair_vanish", vanish_cases);
+	if (!strcmp(mode, "--outlive")) {
+		params = &outlive_params;
+		return SUITE("verbs_pair_outlive", outlive_cases);
 	}
-	serving = !strcmp(argv[1], "--serve");
-	addr = argv[2];
-	port = (uint16_t)strtoul(argv[3], NULL, 0);
-	if (serving)
-		return ktap_run_suite("verbs_pair_serve", server_cases,
-				      sizeof(server_cases) / sizeof(server_cases[0]));
-	return ktap_run_suite("verbs_pair_connect", client_cases,
-			      sizeof(client_cases) / sizeof(client_cases[0]));
+	fprintf(stderr, "usage: %s --serve|--vanish IP PORT | --connect|--outlive PEER PORT\n",
+		argv[0]);
+	return 2;
 }

@@ -3,9 +3,10 @@
 # (so GET_INFO sees the RDMA device), then guest0 serves and guest1 runs
 # perftest's ib_write_bw and ib_write_lat: the reference link figures.
 # Then a dmaplane connection by address between them (rdma_pair), every
-# verb with its data checked on both sides (verbs_pair), and dmaplane's
+# verb with its data checked on both sides (verbs_pair), dmaplane's
 # WRITE benchmark on the same link, printed as a ratio to the
-# perftest figures (rdma_bench_pair).
+# perftest figures (rdma_bench_pair), and last a peer that vanishes
+# without a disconnect (verbs_vanish/verbs_outlive).
 # Writes $DMAPLANE_RESULTS/rxe_pair.ktap, rdma_pair.ktap and .json, and on
 # guest1 ib_write_bw.json, ib_write_lat.json, rdma_bench_pair.json/.txt.
 set -u
@@ -19,6 +20,7 @@ lat_iters=1000
 bw_timeout=300
 bench_port=18516
 pair_port=18517
+vanish_port=18518
 bench_args=(--sizes 4K,64K,1M,4M --depths 1,8,64 --time-ms 1000 --iterations 300)
 
 "$root/tests/run-guest.sh"
@@ -98,6 +100,9 @@ if [ "$DP_GUEST_INDEX" = 0 ]; then
 		ktap "not ok" rdma_bench_serve "see rdma_bench_serve.log"
 		status=1
 	fi
+	# Last: vanish without a disconnect (takes eth0 down).
+	"$root/build/tests/verbs_pair_test" --vanish "$DP_GUEST_IP" "$vanish_port" \
+		>"$results/verbs_vanish.ktap" 2>&1 || status=1
 	exit "$status"
 fi
 
@@ -153,4 +158,7 @@ else
 	ktap "not ok" rdma_bench_pair "see rdma_bench_pair.txt"
 	status=1
 fi
+# Last: guest0 vanishes; the dead peer must be reported, not waited on.
+"$root/build/tests/verbs_pair_test" --outlive "$peer" "$vanish_port" \
+	>"$results/verbs_outlive.ktap" 2>&1 || status=1
 exit "$status"

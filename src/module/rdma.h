@@ -7,6 +7,7 @@
 #define _DMAPLANE_RDMA_H
 
 #include <linux/completion.h>
+#include <linux/dma-buf.h>
 #include <linux/eventfd.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -101,6 +102,15 @@ struct dmaplane_mr {
 	struct ib_mr *ibmr;
 	struct ib_device *ibdev;
 	struct sg_table sgt;		/* the window, mapped for @ibdev */
+	/*
+	 * An import reaches a device that does DMA through the exporter's
+	 * mapping (@attach, @attach_sgt; @sgt then only copies its DMA
+	 * addresses); a software device (soft-RoCE: "DMA" addresses are
+	 * kernel addresses) through the exporter's kernel mapping (@vmap).
+	 */
+	struct dma_buf_attachment *attach;
+	struct sg_table *attach_sgt;
+	struct iosys_map vmap;
 	u64 offset;
 	u64 length;
 	u32 access;			/* DMAPLANE_MR_* */
@@ -123,6 +133,7 @@ int dmaplane_ep_post_local(struct dmaplane_ep *ep, struct ib_send_wr *wr);
 #if IS_ENABLED(CONFIG_KUNIT)
 int dmaplane_mr_page_size(struct scatterlist *sgl, unsigned int nents,
 			  u64 size_cap, u32 max_pages, u32 *npages);
+int dmaplane_mr_copy_window(struct dmaplane_mr *mr, struct sg_table *from);
 #endif
 struct dmaplane_mr *dmaplane_mr_lookup(struct dmaplane_ctx *ctx, u32 handle);
 void dmaplane_mr_put(struct dmaplane_mr *mr);

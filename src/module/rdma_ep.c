@@ -451,7 +451,8 @@ VISIBLE_IF_KUNIT int dmaplane_ep_check_params(struct dmaplane_ep_create *p)
 	    p->send_depth > DMAPLANE_EP_DEPTH_MAX ||
 	    p->recv_depth > DMAPLANE_EP_DEPTH_MAX ||
 	    p->timeout_ms > DMAPLANE_EP_TIMEOUT_MAX_MS ||
-	    p->retry_count > 7 || p->rnr_retry_count > 7)
+	    p->retry_count > 7 || p->rnr_retry_count > 7 ||
+	    p->ack_timeout > DMAPLANE_EP_ACK_TIMEOUT_MAX)
 		return -EINVAL;
 	if (!p->send_depth)
 		p->send_depth = DMAPLANE_EP_DEPTH_DEFAULT;
@@ -460,7 +461,7 @@ VISIBLE_IF_KUNIT int dmaplane_ep_check_params(struct dmaplane_ep_create *p)
 	if (!p->timeout_ms)
 		p->timeout_ms = DMAPLANE_EP_TIMEOUT_DEFAULT_MS;
 	if (!p->retry_count)
-		p->retry_count = 7;
+		p->retry_count = DMAPLANE_EP_RETRY_DEFAULT;
 	if (!p->rnr_retry_count)
 		p->rnr_retry_count = 7;
 	return 0;
@@ -561,6 +562,9 @@ int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
 	ret = rdma_resolve_addr(ep->cm_id, NULL, (struct sockaddr *)&ss, ms);
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, RDMA_CM_EVENT_ADDR_RESOLVED, ms);
+	/* Before the route: on RoCE it also sets the path's packet lifetime. */
+	if (!ret && ep->params.ack_timeout)
+		ret = rdma_set_ack_timeout(ep->cm_id, ep->params.ack_timeout);
 	if (!ret)
 		ret = rdma_resolve_route(ep->cm_id, ms);
 	if (!ret)
@@ -606,6 +610,9 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms)
 	ret = READ_ONCE(child->error);
 	if (!ret && !child->cm_id)
 		ret = -ECONNABORTED;
+	if (!ret && child->params.ack_timeout)
+		ret = rdma_set_ack_timeout(child->cm_id,
+					   child->params.ack_timeout);
 	if (!ret)
 		ret = dmaplane_ep_create_qp(child);
 	if (!ret) {

@@ -10,14 +10,21 @@
  * neither a kernel address (soft-RoCE's "DMA" addresses are kernel
  * virtual addresses) nor a bus address ever reaches the wire.
  *
+ * An imported dma-buf is mapped for the device by the exporter (a static
+ * attachment: the exporter keeps the memory where it is while the MR
+ * lives); a software device, which takes kernel virtual addresses for DMA
+ * addresses, gets the pages of the exporter's kernel mapping instead.
+ *
  * Deregistration invalidates the rkey with LOCAL_INV while the QP works,
  * then frees the MR and unmaps the pages; only then is the buffer's
  * reference dropped. A buffer with an MR refuses BUFFER_DESTROY.
  */
 #include <linux/dma-mapping.h>
+#include <linux/dma-resv.h>
 #include <linux/log2.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 #include <rdma/rdma_cm.h>
 #include <kunit/visibility.h>
 
@@ -94,10 +101,14 @@ VISIBLE_IF_KUNIT int dmaplane_mr_page_size(struct scatterlist *sgl,
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_mr_page_size);
 
-/* Whether the device's DMA needs syncing: not for software devices. */
+/*
+ * Whether the window needs syncing around operations: not for software
+ * devices, nor for an exporter's mapping (the exporter keeps it coherent
+ * for its importers; CPU access goes through DMA_BUF_IOCTL_SYNC).
+ */
 static bool dmaplane_mr_needs_sync(struct dmaplane_mr *mr)
 {
-	return !ib_uses_virt_dma(mr->ibdev);
+	return !ib_uses_virt_dma(mr->ibdev) && !mr->attach;
 }
 
 /* Hand the window to the device (before posting) or back to the CPU. */
@@ -113,17 +124,15 @@ void dmaplane_mr_sync(struct dmaplane_mr *mr, bool for_cpu)
 					    DMA_BIDIRECTIONAL);
 }
 
-/* The pages of the window, mapped for the RDMA device. */
-static int dmaplane_mr_map_window(struct dmaplane_mr *mr)
+/* @n pages from @pages described by @mr->sgt and mapped for the device. */
+static int dmaplane_mr_map_pages(struct dmaplane_mr *mr, struct page **pages,
+				 unsigned long n)
 {
-	struct dmaplane_buffer *buf = mr->buf;
-	unsigned long first = mr->offset >> PAGE_SHIFT;
-	unsigned long n = DIV_ROUND_UP(mr->length, PAGE_SIZE);
 	unsigned int max_seg = ib_dma_max_seg_size(mr->ibdev) & PAGE_MASK;
 	int ret;
 
-	ret = sg_alloc_table_from_pages_segment(&mr->sgt, buf->pages + first,
-						n, 0, mr->length, max_seg,
+	ret = sg_alloc_table_from_pages_segment(&mr->sgt, pages, n, 0,
+						mr->length, max_seg,
 						GFP_KERNEL_ACCOUNT);
 	if (ret)
 		return ret;
@@ -135,11 +144,162 @@ static int dmaplane_mr_map_window(struct dmaplane_mr *mr)
 	return ret;
 }
 
+/*
+ * A software device reaches an import through the exporter's kernel
+ * mapping: the pages behind it, as the device only takes kernel addresses.
+ */
+static int dmaplane_mr_map_import_vmap(struct dmaplane_mr *mr)
+{
+	struct dma_buf *dmabuf = mr->buf->import_dmabuf;
+	unsigned long i, n = DIV_ROUND_UP(mr->length, PAGE_SIZE);
+	struct page **pages;
+	int ret;
+
+	ret = dma_buf_vmap(dmabuf, &mr->vmap);
+	if (ret)
+		return -EOPNOTSUPP;
+	if (mr->vmap.is_iomem) {
+		ret = -EOPNOTSUPP;
+		goto err_vunmap;
+	}
+	pages = kvmalloc_array(n, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	if (!pages) {
+		ret = -ENOMEM;
+		goto err_vunmap;
+	}
+	for (i = 0; i < n; i++) {
+		void *va = mr->vmap.vaddr + mr->offset + i * PAGE_SIZE;
+
+		pages[i] = is_vmalloc_addr(va) ? vmalloc_to_page(va) :
+			   virt_to_page(va);
+	}
+	ret = dmaplane_mr_map_pages(mr, pages, n);
+	kvfree(pages);
+	if (ret)
+		goto err_vunmap;
+	return 0;
+
+err_vunmap:
+	dma_buf_vunmap(dmabuf, &mr->vmap);
+	iosys_map_clear(&mr->vmap);
+	return ret;
+}
+
+/* The DMA addresses of [@mr->offset, + @mr->length) of @from, into @mr->sgt. */
+VISIBLE_IF_KUNIT int dmaplane_mr_copy_window(struct dmaplane_mr *mr,
+					     struct sg_table *from)
+{
+	u64 start = mr->offset, end = mr->offset + mr->length, pos = 0;
+	struct scatterlist *sg, *out;
+	unsigned int i, n = 0;
+	int ret;
+
+	for_each_sgtable_dma_sg(from, sg, i) {
+		if (pos < end && pos + sg_dma_len(sg) > start)
+			n++;
+		pos += sg_dma_len(sg);
+	}
+	if (!n)
+		return -EINVAL;
+	ret = sg_alloc_table(&mr->sgt, n, GFP_KERNEL_ACCOUNT);
+	if (ret)
+		return ret;
+	out = mr->sgt.sgl;
+	pos = 0;
+	for_each_sgtable_dma_sg(from, sg, i) {
+		u64 len = sg_dma_len(sg), lo = max(pos, start);
+		u64 hi = min(pos + len, end);
+
+		if (lo < hi) {
+			sg_dma_address(out) = sg_dma_address(sg) + lo - pos;
+			sg_dma_len(out) = hi - lo;
+			out = sg_next(out);
+		}
+		pos += len;
+	}
+	mr->sgt.nents = n;
+	return 0;
+}
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_mr_copy_window);
+
+/*
+ * A device that does DMA reaches an import through the exporter's own
+ * mapping for it: a static attachment, so the exporter keeps the memory
+ * in place for as long as the MR lives.
+ */
+static int dmaplane_mr_map_import_attach(struct dmaplane_mr *mr)
+{
+	struct dma_buf *dmabuf = mr->buf->import_dmabuf;
+	struct sg_table *sgt;
+	int ret;
+
+	mr->attach = dma_buf_attach(dmabuf, mr->ibdev->dma_device);
+	if (IS_ERR(mr->attach)) {
+		ret = PTR_ERR(mr->attach);
+		mr->attach = NULL;
+		return ret;
+	}
+	dma_resv_lock(dmabuf->resv, NULL);
+	sgt = dma_buf_map_attachment(mr->attach, DMA_BIDIRECTIONAL);
+	dma_resv_unlock(dmabuf->resv);
+	if (IS_ERR(sgt)) {
+		ret = PTR_ERR(sgt);
+		goto err_detach;
+	}
+	mr->attach_sgt = sgt;
+	ret = dmaplane_mr_copy_window(mr, sgt);
+	if (ret)
+		goto err_unmap;
+	return 0;
+
+err_unmap:
+	dma_resv_lock(dmabuf->resv, NULL);
+	dma_buf_unmap_attachment(mr->attach, sgt, DMA_BIDIRECTIONAL);
+	dma_resv_unlock(dmabuf->resv);
+	mr->attach_sgt = NULL;
+err_detach:
+	dma_buf_detach(dmabuf, mr->attach);
+	mr->attach = NULL;
+	return ret;
+}
+
+/* The window, mapped for the RDMA device. */
+static int dmaplane_mr_map_window(struct dmaplane_mr *mr)
+{
+	struct dmaplane_buffer *buf = mr->buf;
+
+	if (buf->kind != DMAPLANE_KIND_IMPORT)
+		return dmaplane_mr_map_pages(mr, buf->pages +
+					     (mr->offset >> PAGE_SHIFT),
+					     DIV_ROUND_UP(mr->length,
+							  PAGE_SIZE));
+	if (ib_uses_virt_dma(mr->ibdev))
+		return dmaplane_mr_map_import_vmap(mr);
+	return dmaplane_mr_map_import_attach(mr);
+}
+
 static void dmaplane_mr_unmap_window(struct dmaplane_mr *mr)
 {
+	struct dma_buf *dmabuf = mr->buf->import_dmabuf;
+
+	if (mr->attach) {
+		sg_free_table(&mr->sgt);
+		dma_resv_lock(dmabuf->resv, NULL);
+		dma_buf_unmap_attachment(mr->attach, mr->attach_sgt,
+					 DMA_BIDIRECTIONAL);
+		dma_resv_unlock(dmabuf->resv);
+		dma_buf_detach(dmabuf, mr->attach);
+		mr->attach = NULL;
+		mr->attach_sgt = NULL;
+		return;
+	}
 	ib_dma_unmap_sgtable_attrs(mr->ibdev, &mr->sgt, DMA_BIDIRECTIONAL,
 				   DMA_ATTR_SKIP_CPU_SYNC);
 	sg_free_table(&mr->sgt);
+	if (!iosys_map_is_null(&mr->vmap)) {
+		dma_buf_vunmap(dmabuf, &mr->vmap);
+		iosys_map_clear(&mr->vmap);
+	}
 }
 
 static int dmaplane_mr_ib_access(u32 access)
@@ -315,9 +475,9 @@ int dmaplane_ioc_mr_reg(struct dmaplane_ctx *ctx, void *arg,
 	ret = dmaplane_mr_check(req, buf, &len);
 	if (ret)
 		goto err_buf;
-	/* An import's pages are not ours to list: not registrable yet. */
-	if (buf->kind == DMAPLANE_KIND_IMPORT) {
-		ret = -EOPNOTSUPP;
+	/* The exporter withdrew the memory: nothing to register. */
+	if (READ_ONCE(buf->revoked)) {
+		ret = -ENODEV;
 		goto err_buf;
 	}
 	mr = kzalloc(sizeof(*mr), GFP_KERNEL_ACCOUNT);

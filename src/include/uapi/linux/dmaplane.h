@@ -550,9 +550,14 @@ enum dmaplane_ep_state {
  * @timeout_ms:	in: for address and route resolution, 0 = default, at most
  *		DMAPLANE_EP_TIMEOUT_MAX_MS
  * @retry_count: in: transport retries before a peer is declared dead,
- *		0..7 (0 = 7)
+ *		1..7 (0 = DMAPLANE_EP_RETRY_DEFAULT; soft-RoCE retries
+ *		forever at 7)
  * @rnr_retry_count: in: receiver-not-ready retries, 0..7 (7 = infinite;
  *		0 = 7)
+ * @ack_timeout: in: how long the QP waits for an acknowledgement before
+ *		a retry, 4.096 us * 2^n, 1..31 (0: the CM's, from the path's
+ *		packet lifetime: 2^19, about 2.1 s, on RoCE). A dead peer is
+ *		reported after about (retry_count + 1) of these.
  * @reserved:	must be 0
  */
 struct dmaplane_ep_create {
@@ -563,8 +568,12 @@ struct dmaplane_ep_create {
 	__u32 timeout_ms;
 	__u8 retry_count;
 	__u8 rnr_retry_count;
-	__u16 reserved;
+	__u8 ack_timeout;	/* uapi 4 */
+	__u8 reserved;
 };
+
+#define DMAPLANE_EP_RETRY_DEFAULT	6
+#define DMAPLANE_EP_ACK_TIMEOUT_MAX	31
 
 #define DMAPLANE_EP_CREATE_VALID_FLAGS	0U
 
@@ -658,7 +667,7 @@ struct dmaplane_ep_info {
  * buffer with a connected endpoint's protection domain (fast registration:
  * a REG_MR work request on its QP).
  * @endpoint:	in: a connected endpoint of this file
- * @buffer:	in: a buffer of this file
+ * @buffer:	in: a buffer of this file, an import too
  * @access:	in: DMAPLANE_MR_* bits
  * @handle:	out: the MR handle
  * @offset:	in: where the window starts in the buffer, a multiple of 4096
@@ -671,8 +680,9 @@ struct dmaplane_ep_info {
  * The buffer cannot be destroyed (-EBUSY) while an MR covers it; MR_DEREG
  * invalidates the rkey (LOCAL_INV) before the pages can go.
  * Errors: -ENOENT (no such endpoint or buffer), -ENOTCONN (not connected),
- * -EINVAL (flags, alignment, window outside the buffer), -EOPNOTSUPP (an
- * imported dma-buf: not registrable yet), -EMSGSIZE
+ * -EINVAL (flags, alignment, window outside the buffer), -ENODEV (an
+ * import its exporter revoked), -EOPNOTSUPP (an import a software device
+ * cannot reach: its exporter has no kernel mapping), -EMSGSIZE
  * (more pages than the device registers at once), -ENODEV, -ECONNRESET.
  */
 struct dmaplane_mr_reg {
