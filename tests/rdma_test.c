@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -376,6 +377,65 @@ static void connect_failures_are_reported(void)
 		    (unsigned long long)endpoints());
 }
 
+/*
+ * Only dmaplane endpoints connect: a plain rdma_cm client (rping) is
+ * refused by a dmaplane listener, and a dmaplane connect to a plain
+ * rdma_cm server fails with -EPROTO. Both are counted.
+ */
+static void foreign_peers_refused(void)
+{
+	const char *ip = rdma_ip();
+	uint64_t refused = dmaplane_counter("handshakes_refused");
+	struct dmaplane_addr a;
+	char cmd[192];
+	uint16_t port = 0;
+	uint32_t lh, h = 0, ch;
+	pid_t pid;
+
+	if (!ip)
+		return;
+	lh = listen_on(ip, &port);
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 60 rping -c -a %s -p %u -C 1 >/dev/null 2>&1", ip,
+		 port);
+	KTAP_EXPECT(system(cmd) != 0, "rping connected to a dmaplane listener");
+	KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, lh, 100, &ch, NULL),
+			-ETIMEDOUT);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
+
+	/* An rping server on the port just released. */
+	pid = fork();
+	if (pid == 0) {
+		char p[8];
+
+		snprintf(p, sizeof(p), "%u", port);
+		execlp("timeout", "timeout", "60", "rping", "-s", "-a", ip, "-p",
+		       p, "-C", "1", (char *)NULL);
+		_exit(127);
+	}
+	KTAP_EXPECT_RET(dmaplane_addr_parse(ip, port, &a), 0);
+	for (int i = 0; i < 100; i++) {
+		long ret;
+
+		KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &h), 0);
+		ret = dmaplane_ep_connect(dev_fd, h, &a, 10000);
+		KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, h), 0);
+		if (ret != -ECONNREFUSED) {	/* rping is up */
+			KTAP_EXPECT_RET(ret, -EPROTO);
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	KTAP_EXPECT(dmaplane_counter("handshakes_refused") >= refused + 2,
+		    "handshakes_refused %llu, was %llu",
+		    (unsigned long long)dmaplane_counter("handshakes_refused"),
+		    (unsigned long long)refused);
+	KTAP_EXPECT(endpoints() == 0, "%llu endpoints left",
+		    (unsigned long long)endpoints());
+}
+
 /* Closing the file releases listeners, pending and connected endpoints. */
 static void close_releases_endpoints(void)
 {
@@ -492,6 +552,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(endpoint_rejects_bad_input),
 	KTAP_CASE(loopback_connect_accept),
 	KTAP_CASE(connect_failures_are_reported),
+	KTAP_CASE(foreign_peers_refused),
 	KTAP_CASE(close_releases_endpoints),
 	KTAP_CASE(device_removal_is_tracked),
 };

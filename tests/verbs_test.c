@@ -170,6 +170,14 @@ static struct dmaplane_mr_reg mr_base(uint32_t buf)
 	return req;
 }
 
+/* MR_REG of mr_base() changed by @change (statements on req): @want. */
+#define MR_REG_EXPECT(want, change)					\
+	do {								\
+		req = mr_base(r.buf);					\
+		change;							\
+		KTAP_EXPECT_RET(mr_ioctl(&req), want);			\
+	} while (0)
+
 static void mr_reg_rejects_bad_input(void)
 {
 	struct dmaplane_mr_reg req;
@@ -179,48 +187,20 @@ static void mr_reg_rejects_bad_input(void)
 	if (!need_pair() || !region_make(dev_fd, &r, REGION_SIZE))
 		return;
 	KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &idle), 0);
-	req = mr_base(r.buf);
-	req.access = 1U << 7;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.access = DMAPLANE_MR_REMOTE_WRITE;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.reserved = 1;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.offset = 100;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.offset = REGION_SIZE;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.offset = 4096;
-	req.length = REGION_SIZE;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.length = REGION_SIZE + 1;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.offset = 4096;
-	req.length = UINT64_MAX;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.offset = UINT64_MAX & ~4095ULL;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -EINVAL);
-	req = mr_base(r.buf);
-	req.endpoint = 0xfffff;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -ENOENT);
-	req = mr_base(r.buf);
-	req.buffer = 0xfffff;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -ENOENT);
+	MR_REG_EXPECT(-EINVAL, req.access = 1U << 7);
+	MR_REG_EXPECT(-EINVAL, req.access = DMAPLANE_MR_REMOTE_WRITE);
+	MR_REG_EXPECT(-EINVAL, req.reserved = 1);
+	MR_REG_EXPECT(-EINVAL, req.offset = 100);
+	MR_REG_EXPECT(-EINVAL, req.offset = REGION_SIZE);
+	MR_REG_EXPECT(-EINVAL, req.offset = 4096; req.length = REGION_SIZE);
+	MR_REG_EXPECT(-EINVAL, req.length = REGION_SIZE + 1);
+	MR_REG_EXPECT(-EINVAL, req.offset = 4096; req.length = UINT64_MAX);
+	MR_REG_EXPECT(-EINVAL, req.offset = UINT64_MAX & ~4095ULL);
+	MR_REG_EXPECT(-ENOENT, req.endpoint = 0xfffff);
+	MR_REG_EXPECT(-ENOENT, req.buffer = 0xfffff);
 	/* Handles are typed: a buffer is not an endpoint. */
-	req = mr_base(r.buf);
-	req.endpoint = r.buf;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -ENOENT);
-	req = mr_base(r.buf);
-	req.endpoint = idle;
-	KTAP_EXPECT_RET(mr_ioctl(&req), -ENOTCONN);
+	MR_REG_EXPECT(-ENOENT, req.endpoint = r.buf);
+	MR_REG_EXPECT(-ENOTCONN, req.endpoint = idle);
 	KTAP_EXPECT(counter("mrs") == 0, "%llu MRs after failures",
 		    (unsigned long long)counter("mrs"));
 	/* The last byte alone is a valid window. */
@@ -716,6 +696,14 @@ static struct dmaplane_reap reap_base(struct dmaplane_completion *c)
 	return req;
 }
 
+/* REAP of reap_base() changed by @change (statements on req): @want. */
+#define REAP_EXPECT(want, change)					\
+	do {								\
+		req = reap_base(c);					\
+		change;							\
+		KTAP_EXPECT_RET(reap_ioctl(&req), want);		\
+	} while (0)
+
 static void reap_rejects_bad_input(void)
 {
 	struct dmaplane_completion c[2];
@@ -725,40 +713,19 @@ static void reap_rejects_bad_input(void)
 
 	if (!need_pair())
 		return;
-	req = reap_base(c);
-	req.max = 0;
-	KTAP_EXPECT_RET(reap_ioctl(&req), -EINVAL);
-	req = reap_base(c);
-	req.max = DMAPLANE_POST_MAX + 1;
-	KTAP_EXPECT_RET(reap_ioctl(&req), -EINVAL);
-	req = reap_base(c);
-	req.min = 3;
-	KTAP_EXPECT_RET(reap_ioctl(&req), -EINVAL);
-	req = reap_base(c);
-	req.reserved = 1;
-	KTAP_EXPECT_RET(reap_ioctl(&req), -EINVAL);
-	req = reap_base(c);
-	req.timeout_ms = DMAPLANE_EP_TIMEOUT_MAX_MS + 1;
-	KTAP_EXPECT_RET(reap_ioctl(&req), -EINVAL);
-	req = reap_base(c);
-	req.endpoint = 0xfffff;
-	KTAP_EXPECT_RET(reap_ioctl(&req), -ENOENT);
+	REAP_EXPECT(-EINVAL, req.max = 0);
+	REAP_EXPECT(-EINVAL, req.max = DMAPLANE_POST_MAX + 1);
+	REAP_EXPECT(-EINVAL, req.min = 3);
+	REAP_EXPECT(-EINVAL, req.reserved = 1);
+	REAP_EXPECT(-EINVAL, req.timeout_ms = DMAPLANE_EP_TIMEOUT_MAX_MS + 1);
+	REAP_EXPECT(-ENOENT, req.endpoint = 0xfffff);
 	/* Nothing ready: no wait returns none; a wait times out. */
-	req = reap_base(c);
-	req.min = 0;
-	KTAP_EXPECT_RET(reap_ioctl(&req), 0);
+	REAP_EXPECT(0, req.min = 0);
 	KTAP_EXPECT(req.count == 0, "%u completions from nowhere", req.count);
-	req = reap_base(c);
-	req.min = 1;
-	req.timeout_ms = 50;
-	KTAP_EXPECT_RET(reap_ioctl(&req), -ETIMEDOUT);
+	REAP_EXPECT(-ETIMEDOUT, req.min = 1; req.timeout_ms = 50);
 	/* A completion that cannot be copied out stays for the next reap. */
 	KTAP_EXPECT_RET(dmaplane_post(dev_fd, client, &noop, 1, NULL), 0);
-	req = reap_base(c);
-	req.min = 1;
-	req.timeout_ms = 100;
-	req.entries = 16;
-	KTAP_EXPECT_RET(reap_ioctl(&req), -EFAULT);
+	REAP_EXPECT(-EFAULT, req.min = 1; req.timeout_ms = 100; req.entries = 16);
 	KTAP_EXPECT_RET(dmaplane_reap(dev_fd, client, c, 2, 1, WAIT_MS, &got),
 			0);
 	KTAP_EXPECT(got == 1 && c[0].cookie == 42, "%u completions, cookie %llu",
@@ -778,10 +745,17 @@ static void full_queues_are_eagain(void)
 
 	if (!need_pair())
 		return;
+	struct dmaplane_ep_info info;
+
 	KTAP_EXPECT_RET(dmaplane_ep_loopback(dev_fd, guest_ip, &params, &a, &b),
 			0);
 	if (ktap_case_failed())
 		return;
+	/* Each side learned the other's depths in the handshake. */
+	KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, a, &info), 0);
+	KTAP_EXPECT(info.peer_send_depth == 8 && info.peer_recv_depth == 4,
+		    "peer depths %u/%u", info.peer_send_depth,
+		    info.peer_recv_depth);
 	for (int i = 0; i < 16; i++)
 		ops[i] = (struct dmaplane_op){ .cookie = i };
 	KTAP_EXPECT_RET(dmaplane_post(dev_fd, a, ops, 16, &posted), -EAGAIN);

@@ -29,6 +29,7 @@ static const struct {
 	DMAPLANE_COUNTER(ops_posted),
 	DMAPLANE_COUNTER(op_bytes),
 	DMAPLANE_COUNTER(op_errors),
+	DMAPLANE_COUNTER(handshakes_refused),
 };
 
 static const char *const dmaplane_kind_names[] = {

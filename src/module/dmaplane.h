@@ -50,6 +50,7 @@ struct dmaplane_stats {
 	atomic64_t ops_posted;		/* operations posted (NOOP included) */
 	atomic64_t op_bytes;		/* bytes of successful operations */
 	atomic64_t op_errors;		/* operations completed with an error */
+	atomic64_t handshakes_refused;	/* connections without a dmaplane hello */
 };
 
 extern struct dmaplane_stats dmaplane_stats;

@@ -61,6 +61,9 @@ struct dmaplane_ep {
 	struct list_head pending_node;
 	struct work_struct remove_work;
 	struct dmaplane_ep_create params;
+	bool active;			/* it connected (it did not accept) */
+	u32 peer_send_depth;		/* from the peer's hello */
+	u32 peer_recv_depth;
 
 	spinlock_t post_lock;		/* see above */
 	bool qp_live;			/* work requests may be posted */

@@ -16,6 +16,11 @@
  * Teardown order: stop posting, disconnect, drain the QP (every operation
  * completes, flushed), deregister the endpoint's MRs, then free the QP,
  * CQ, PD and the cm id.
+ *
+ * Handshake: both sides put a struct dmaplane_cm_hello in the CM's
+ * private data (the connect request, the accept). A request without a
+ * valid one is refused, so only dmaplane endpoints connect; each side
+ * learns the other's queue depths. No address is in it.
  */
 #include <linux/in.h>
 #include <linux/in6.h>
@@ -27,6 +32,18 @@
 #include <kunit/visibility.h>
 
 #include "rdma.h"
+
+#define DMAPLANE_CM_MAGIC	0x44504c4e	/* "DPLN" */
+#define DMAPLANE_CM_VERSION	1
+
+/* The CM private data of a dmaplane connection, big-endian on the wire. */
+struct dmaplane_cm_hello {
+	__be32 magic;
+	u8 version;
+	u8 reserved[3];
+	__be32 send_depth;
+	__be32 recv_depth;
+};
 
 static struct workqueue_struct *dmaplane_ep_wq;
 
@@ -214,14 +231,45 @@ static struct dmaplane_ep *dmaplane_ep_alloc(const struct dmaplane_ep_create *p)
 	return ep;
 }
 
-/* A listener got a request: a new endpoint waits for ENDPOINT_ACCEPT. */
-static int dmaplane_ep_request(struct dmaplane_ep *listener,
-			       struct rdma_cm_id *id)
+/* The peer's hello in @conn: its depths, or -EPROTO if it is not one. */
+static int dmaplane_cm_hello_check(const struct rdma_conn_param *conn,
+				   u32 *send_depth, u32 *recv_depth)
 {
-	struct dmaplane_ep *child = dmaplane_ep_alloc(&listener->params);
+	const struct dmaplane_cm_hello *h = conn->private_data;
 
+	if (!h || conn->private_data_len < sizeof(*h) ||
+	    be32_to_cpu(h->magic) != DMAPLANE_CM_MAGIC ||
+	    h->version != DMAPLANE_CM_VERSION) {
+		atomic64_inc(&dmaplane_stats.handshakes_refused);
+		return -EPROTO;
+	}
+	*send_depth = be32_to_cpu(h->send_depth);
+	*recv_depth = be32_to_cpu(h->recv_depth);
+	return 0;
+}
+
+/*
+ * A listener got a request: a new endpoint waits for ENDPOINT_ACCEPT.
+ * Any error makes the CM reject the request and destroy the id. Nothing
+ * is released here: releasing an endpoint takes its op_lock, which must
+ * never nest inside the CM's handler lock.
+ */
+static int dmaplane_ep_request(struct dmaplane_ep *listener,
+			       struct rdma_cm_id *id,
+			       const struct rdma_conn_param *conn)
+{
+	struct dmaplane_ep *child;
+	u32 send_depth, recv_depth;
+	int ret;
+
+	ret = dmaplane_cm_hello_check(conn, &send_depth, &recv_depth);
+	if (ret)
+		return ret;
+	child = dmaplane_ep_alloc(&listener->params);
 	if (!child)
-		return -ENOMEM;	/* the CM rejects and destroys the id */
+		return -ENOMEM;
+	child->peer_send_depth = send_depth;
+	child->peer_recv_depth = recv_depth;
 	child->cm_id = id;
 	child->state = DMAPLANE_EP_CONNECTING;
 	id->context = child;
@@ -237,10 +285,18 @@ static int dmaplane_ep_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	struct dmaplane_ep *ep = id->context;
 
 	if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST)
-		return dmaplane_ep_request(ep, id);
+		return dmaplane_ep_request(ep, id, &ev->param.conn);
 
 	switch (ev->event) {
 	case RDMA_CM_EVENT_ESTABLISHED:
+		/* The accepting side's hello comes with its accept. */
+		if (ep->active &&
+		    dmaplane_cm_hello_check(&ev->param.conn,
+					    &ep->peer_send_depth,
+					    &ep->peer_recv_depth)) {
+			dmaplane_ep_fail(ep, -EPROTO);
+			break;
+		}
 		spin_lock(&ep->lock);
 		if (!ep->error)
 			ep->state = DMAPLANE_EP_CONNECTED;
@@ -350,10 +406,20 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep)
 	return rdma_create_qp(id, ep->pd, &attr);
 }
 
+/* Connection parameters, with @hello (the caller's) as private data. */
 static void dmaplane_ep_conn_param(struct dmaplane_ep *ep,
-				   struct rdma_conn_param *param)
+				   struct rdma_conn_param *param,
+				   struct dmaplane_cm_hello *hello)
 {
+	*hello = (struct dmaplane_cm_hello){
+		.magic = cpu_to_be32(DMAPLANE_CM_MAGIC),
+		.version = DMAPLANE_CM_VERSION,
+		.send_depth = cpu_to_be32(ep->params.send_depth),
+		.recv_depth = cpu_to_be32(ep->params.recv_depth),
+	};
 	memset(param, 0, sizeof(*param));
+	param->private_data = hello;
+	param->private_data_len = sizeof(*hello);
 	param->retry_count = ep->params.retry_count;
 	param->rnr_retry_count = ep->params.rnr_retry_count;
 	param->responder_resources = 1;
@@ -543,6 +609,7 @@ int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
 			    struct dmaplane_commit *commit)
 {
 	struct dmaplane_ep_connect *req = arg;
+	struct dmaplane_cm_hello hello;
 	struct rdma_conn_param param;
 	struct sockaddr_storage ss;
 	struct dmaplane_ep *ep;
@@ -559,6 +626,7 @@ int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
 	ret = dmaplane_ep_leave_idle(ep, DMAPLANE_EP_CONNECTING);
 	if (ret)
 		goto out;
+	ep->active = true;
 	ret = rdma_resolve_addr(ep->cm_id, NULL, (struct sockaddr *)&ss, ms);
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, RDMA_CM_EVENT_ADDR_RESOLVED, ms);
@@ -572,7 +640,7 @@ int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
 	if (!ret)
 		ret = dmaplane_ep_create_qp(ep);
 	if (!ret) {
-		dmaplane_ep_conn_param(ep, &param);
+		dmaplane_ep_conn_param(ep, &param, &hello);
 		ret = rdma_connect(ep->cm_id, &param);
 	}
 	if (!ret)
@@ -603,6 +671,7 @@ static struct dmaplane_ep *dmaplane_ep_dequeue(struct dmaplane_ep *listener)
 
 static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms)
 {
+	struct dmaplane_cm_hello hello;
 	struct rdma_conn_param param;
 	int ret;
 
@@ -616,7 +685,7 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms)
 	if (!ret)
 		ret = dmaplane_ep_create_qp(child);
 	if (!ret) {
-		dmaplane_ep_conn_param(child, &param);
+		dmaplane_ep_conn_param(child, &param, &hello);
 		rdma_lock_handler(child->cm_id);
 		ret = rdma_accept(child->cm_id, &param);
 		rdma_unlock_handler(child->cm_id);
@@ -699,6 +768,8 @@ int dmaplane_ioc_ep_info(struct dmaplane_ctx *ctx, void *arg,
 	spin_unlock(&ep->lock);
 	info->send_depth = ep->params.send_depth;
 	info->recv_depth = ep->params.recv_depth;
+	info->peer_send_depth = ep->peer_send_depth;
+	info->peer_recv_depth = ep->peer_recv_depth;
 	if (ep->cm_id) {
 		if (ep->cm_id->device)
 			info->device_index = ep->cm_id->device->index;

@@ -599,7 +599,10 @@ struct dmaplane_ep_listen {
  * @timeout_ms:	in: for the whole connection, 0 = the endpoint's timeout
  * @addr:	in: the listener's address
  *
- * Errors: -ENOENT, -EINVAL, -ECONNREFUSED (nobody listens), -ETIMEDOUT,
+ * Both sides send a dmaplane handshake in the CM's private data: a peer
+ * that is not a dmaplane endpoint is refused.
+ * Errors: -ENOENT, -EINVAL, -ECONNREFUSED (nobody listens, or the listener
+ * refused the handshake), -EPROTO (the acceptor's handshake), -ETIMEDOUT,
  * -EHOSTUNREACH / -ENETUNREACH (address or route resolution failed),
  * -ENODEV (the RDMA device went away), -EINTR (a signal: the endpoint is
  * left in ERROR). A failed endpoint is not reusable: destroy it.
@@ -640,6 +643,8 @@ struct dmaplane_ep_accept {
  * @qp_num:	out: its QP number, 0 without a QP
  * @send_depth, @recv_depth: out: queue depths
  * @local, @peer: out: addresses (zero until known)
+ * @peer_send_depth, @peer_recv_depth: out: the peer's queue depths, from
+ *		its connection handshake (0 until connected)
  */
 struct dmaplane_ep_info {
 	__u32 handle;
@@ -652,6 +657,9 @@ struct dmaplane_ep_info {
 	__u32 reserved;
 	struct dmaplane_addr local;
 	struct dmaplane_addr peer;
+	/* uapi 4 */
+	__u32 peer_send_depth;
+	__u32 peer_recv_depth;
 };
 
 /* Access an MR grants (MR_REG). Remote write needs local write too. */
