@@ -159,6 +159,48 @@ static long mr_ioctl(struct dmaplane_mr_reg *req)
 	return ioctl(dev_fd, DMAPLANE_IOC_MR_REG, req) ? -errno : 0;
 }
 
+/*
+ * A window of 4 KiB pages longer than the device's fast-registration
+ * page list: -EMSGSIZE, and nothing is left behind.
+ */
+static void mr_too_many_pages(void)
+{
+	struct dmaplane_rdma_device *devs = NULL;
+	struct dmaplane_ep_info info;
+	uint64_t size = 0;
+	uint32_t n = 0, h, buf;
+	int ret;
+
+	KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, server, &info), 0);
+	KTAP_EXPECT_RET(dmaplane_rdma_devices(dev_fd, &devs, &n), 0);
+	for (uint32_t i = 0; i < n; i++)
+		if ((int32_t)devs[i].index == info.device_index)
+			size = (uint64_t)devs[i].max_fast_reg_page_list_len * 4096 +
+			       4096;
+	free(devs);
+	if (!size || size > 64 << 20) {
+		printf("# the device registers long page lists: no -EMSGSIZE case\n");
+		return;
+	}
+	KTAP_EXPECT_RET(dmaplane_buffer_create(dev_fd, size, DMAPLANE_NUMA_ANY,
+					       0, &buf, NULL), 0);
+	/*
+	 * Unless the allocator happened to hand out physically contiguous
+	 * runs (then larger device pages fit, and it registers).
+	 */
+	ret = dmaplane_mr_reg(dev_fd, server, buf, 0, 0, 0, &h, NULL);
+	KTAP_EXPECT(ret == -EMSGSIZE || ret == 0, "MR_REG of %llu bytes: %s",
+		    (unsigned long long)size, ktap_errname(ret));
+	if (!ret) {
+		printf("# %llu bytes of pages came in runs: registered\n",
+		       (unsigned long long)size);
+		KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, h), 0);
+	}
+	KTAP_EXPECT(counter("mrs") == 0, "%llu MRs left",
+		    (unsigned long long)counter("mrs"));
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, buf), 0);
+}
+
 /* A valid MR_REG of buffer @buf on the server end, for the bad cases. */
 static struct dmaplane_mr_reg mr_base(uint32_t buf)
 {
@@ -211,6 +253,7 @@ static void mr_reg_rejects_bad_input(void)
 	KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, r.buf), -ENOENT);
 	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, idle), 0);
 	region_free(dev_fd, &r);
+	mr_too_many_pages();
 }
 
 /* rkeys only with remote access, a fresh one per registration; the buffer stays. */

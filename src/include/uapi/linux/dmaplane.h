@@ -554,7 +554,7 @@ enum dmaplane_ep_state {
  *		forever at 7)
  * @rnr_retry_count: in: receiver-not-ready retries, 0..7 (7 = infinite;
  *		0 = 7)
- * @ack_timeout: in: how long the QP waits for an acknowledgement before
+ * @ack_timeout: in: how long the QP waits for an acknowledgment before
  *		a retry, 4.096 us * 2^n, 1..31 (0: the CM's, from the path's
  *		packet lifetime: 2^19, about 2.1 s, on RoCE). A dead peer is
  *		reported after about (retry_count + 1) of these.
