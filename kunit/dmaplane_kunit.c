@@ -980,8 +980,10 @@ static void mr_copy_window_cuts_segments(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, sg_dma_address(sg), 0x400000);
 	KUNIT_EXPECT_EQ(test, sg_dma_len(sg), SZ_32K + SZ_4K);
 	sg_free_table(&mr.sgt);
-	/* Past every segment: nothing to register. */
+	/* Past every segment, or past the mapping's end: not registrable. */
 	mr.offset = 3 * SZ_64K;
+	KUNIT_EXPECT_EQ(test, dmaplane_mr_copy_window(&mr, &from), -EINVAL);
+	mr.offset = 3 * SZ_64K - SZ_4K;
 	KUNIT_EXPECT_EQ(test, dmaplane_mr_copy_window(&mr, &from), -EINVAL);
 	sg_free_table(&from);
 }

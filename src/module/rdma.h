@@ -29,6 +29,7 @@ struct dmaplane_wr {
 	u64 cookie;
 	u32 opcode;			/* enum dmaplane_opcode */
 	u32 length;
+	u64 offset;			/* in @mr */
 	struct list_head free_node;	/* on a free list while idle */
 };
 
@@ -141,7 +142,8 @@ int dmaplane_mr_copy_window(struct dmaplane_mr *mr, struct sg_table *from);
 struct dmaplane_mr *dmaplane_mr_lookup(struct dmaplane_ctx *ctx, u32 handle);
 void dmaplane_mr_put(struct dmaplane_mr *mr);
 void dmaplane_mr_drop_all(struct dmaplane_ep *ep);
-void dmaplane_mr_sync(struct dmaplane_mr *mr, bool for_cpu);
+void dmaplane_mr_sync(struct dmaplane_mr *mr, u64 offset, u64 len,
+		      bool for_cpu);
 
 /* rdma_verbs.c */
 #if IS_ENABLED(CONFIG_KUNIT)

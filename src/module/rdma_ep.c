@@ -131,6 +131,11 @@ static void dmaplane_ep_local_done(struct ib_cq *cq, struct ib_wc *wc)
 					      local_cqe);
 
 	ep->local_status = wc->status;
+	/* A failed registration or invalidation took the QP down with it. */
+	if (wc->status != IB_WC_SUCCESS && wc->status != IB_WC_WR_FLUSH_ERR) {
+		dmaplane_ep_fail(ep, -EIO);
+		dmaplane_ep_break(ep);
+	}
 	complete(&ep->local_done);
 }
 
@@ -590,16 +595,19 @@ int dmaplane_ioc_ep_listen(struct dmaplane_ctx *ctx, void *arg,
 		return PTR_ERR(ep);
 	mutex_lock(&ep->op_lock);
 	ret = dmaplane_ep_leave_idle(ep, DMAPLANE_EP_LISTENING);
-	if (!ret)
-		ret = rdma_bind_addr(ep->cm_id, (struct sockaddr *)&ss);
+	if (ret)
+		goto out;
+	ret = rdma_bind_addr(ep->cm_id, (struct sockaddr *)&ss);
 	if (!ret)
 		ret = rdma_listen(ep->cm_id, req->backlog);
+	/* Bound and listening, or failed: not reusable either way. */
 	if (!ret)
 		dmaplane_sockaddr_to_addr((struct sockaddr *)
 					  &ep->cm_id->route.addr.src_addr,
 					  &req->addr);
-	else if (ret != -EINVAL)
+	else
 		dmaplane_ep_fail(ep, ret);
+out:
 	mutex_unlock(&ep->op_lock);
 	dmaplane_ep_put(ep);
 	return ret;
@@ -669,7 +677,9 @@ static struct dmaplane_ep *dmaplane_ep_dequeue(struct dmaplane_ep *listener)
 	return child;
 }
 
-static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms)
+/* Accept @child; its peer's address into @peer while its id is sure to live. */
+static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms,
+				  struct dmaplane_addr *peer)
 {
 	struct dmaplane_cm_hello hello;
 	struct rdma_conn_param param;
@@ -692,10 +702,14 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms)
 	}
 	if (!ret)
 		ret = dmaplane_ep_wait(child, RDMA_CM_EVENT_ESTABLISHED, ms);
-	if (!ret)
+	if (!ret) {
 		dmaplane_ep_go_live(child);
-	else
+		dmaplane_sockaddr_to_addr((struct sockaddr *)
+					  &child->cm_id->route.addr.dst_addr,
+					  peer);
+	} else {
 		dmaplane_ep_fail(child, ret);
+	}
 	mutex_unlock(&child->op_lock);
 	return ret;
 }
@@ -729,15 +743,12 @@ int dmaplane_ioc_ep_accept(struct dmaplane_ctx *ctx, void *arg,
 		      -ETIMEDOUT;
 		goto out;
 	}
-	ret = dmaplane_ep_accept_one(child, ms);
+	ret = dmaplane_ep_accept_one(child, ms, &req->peer);
 	if (!ret)
 		ret = dmaplane_ctx_reserve(ctx, &child->obj);
 	if (ret)
 		goto out;
 	req->new_handle = child->obj.handle;
-	dmaplane_sockaddr_to_addr((struct sockaddr *)
-				  &child->cm_id->route.addr.dst_addr,
-				  &req->peer);
 	commit->created = &child->obj;
 	child = NULL;
 out:

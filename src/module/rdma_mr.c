@@ -102,26 +102,42 @@ VISIBLE_IF_KUNIT int dmaplane_mr_page_size(struct scatterlist *sgl,
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_mr_page_size);
 
 /*
- * Whether the window needs syncing around operations: not for software
- * devices, nor for an exporter's mapping (the exporter keeps it coherent
- * for its importers; CPU access goes through DMA_BUF_IOCTL_SYNC).
+ * Hand [@offset, @offset + @len) of the window to the device (before
+ * posting) or back to the CPU (after a completion): only that range, so
+ * operations on other parts of the window are left alone. post_lock held
+ * with the QP live, or a completion of the MR pending: the window is
+ * mapped.
  */
-static bool dmaplane_mr_needs_sync(struct dmaplane_mr *mr)
+void dmaplane_mr_sync(struct dmaplane_mr *mr, u64 offset, u64 len,
+		      bool for_cpu)
 {
-	return !ib_uses_virt_dma(mr->ibdev) && !mr->attach;
-}
+	struct scatterlist *sg;
+	u64 pos = 0;
+	unsigned int i;
 
-/* Hand the window to the device (before posting) or back to the CPU. */
-void dmaplane_mr_sync(struct dmaplane_mr *mr, bool for_cpu)
-{
-	if (!dmaplane_mr_needs_sync(mr))
+	/*
+	 * The exporter keeps its own mapping coherent for its importers (CPU
+	 * access goes through DMA_BUF_IOCTL_SYNC); for software devices the
+	 * ib_dma_sync calls do nothing.
+	 */
+	if (mr->attach)
 		return;
-	if (for_cpu)
-		dma_sync_sgtable_for_cpu(mr->ibdev->dma_device, &mr->sgt,
-					 DMA_BIDIRECTIONAL);
-	else
-		dma_sync_sgtable_for_device(mr->ibdev->dma_device, &mr->sgt,
-					    DMA_BIDIRECTIONAL);
+	for_each_sgtable_dma_sg(&mr->sgt, sg, i) {
+		u64 seg = sg_dma_len(sg), lo = max(pos, offset);
+		u64 hi = min(pos + seg, offset + len);
+
+		if (lo < hi && for_cpu)
+			ib_dma_sync_single_for_cpu(mr->ibdev,
+						   sg_dma_address(sg) + lo - pos,
+						   hi - lo, DMA_BIDIRECTIONAL);
+		else if (lo < hi)
+			ib_dma_sync_single_for_device(mr->ibdev,
+						      sg_dma_address(sg) + lo - pos,
+						      hi - lo, DMA_BIDIRECTIONAL);
+		pos += seg;
+		if (pos >= offset + len)
+			break;
+	}
 }
 
 /* @n pages from @pages described by @mr->sgt and mapped for the device. */
@@ -172,6 +188,12 @@ static int dmaplane_mr_map_import_vmap(struct dmaplane_mr *mr)
 
 		pages[i] = is_vmalloc_addr(va) ? vmalloc_to_page(va) :
 			   virt_to_page(va);
+		/* A mapping of raw page frames has no pages to give. */
+		if (!pages[i] || !pfn_valid(page_to_pfn(pages[i]))) {
+			kvfree(pages);
+			ret = -EOPNOTSUPP;
+			goto err_vunmap;
+		}
 	}
 	ret = dmaplane_mr_map_pages(mr, pages, n);
 	kvfree(pages);
@@ -218,6 +240,11 @@ VISIBLE_IF_KUNIT int dmaplane_mr_copy_window(struct dmaplane_mr *mr,
 		pos += len;
 	}
 	mr->sgt.nents = n;
+	/* An exporter's mapping shorter than the window: not registrable. */
+	if (min(pos, end) - start != mr->length) {
+		sg_free_table(&mr->sgt);
+		return -EINVAL;
+	}
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_mr_copy_window);
@@ -325,6 +352,9 @@ static int dmaplane_mr_register(struct dmaplane_mr *mr)
 	u32 npages;
 	int shift, n, ret;
 
+	/* One entry is kept spare (below): a device needs two. */
+	if (attrs->max_fast_reg_page_list_len < 2)
+		return -EOPNOTSUPP;
 	ret = dmaplane_mr_map_window(mr);
 	if (ret)
 		return ret;

@@ -125,7 +125,8 @@ static void dmaplane_wr_done(struct ib_cq *cq, struct ib_wc *wc)
 	};
 	bool fatal;
 
-	if (wr->opcode == DMAPLANE_OP_RECV) {
+	/* A failed completion's other fields are not defined. */
+	if (wr->opcode == DMAPLANE_OP_RECV && wc->status == IB_WC_SUCCESS) {
 		c.bytes = wc->byte_len;
 		if (wc->wc_flags & IB_WC_WITH_IMM) {
 			c.imm = be32_to_cpu(wc->ex.imm_data);
@@ -143,7 +144,7 @@ static void dmaplane_wr_done(struct ib_cq *cq, struct ib_wc *wc)
 	if (wr->mr) {
 		if (wr->opcode == DMAPLANE_OP_RECV ||
 		    wr->opcode == DMAPLANE_OP_READ)
-			dmaplane_mr_sync(wr->mr, true);
+			dmaplane_mr_sync(wr->mr, wr->offset, wr->length, true);
 		atomic_dec(&wr->mr->inflight);
 		wr->mr = NULL;
 	}
@@ -269,14 +270,15 @@ static int dmaplane_ep_post_one(struct dmaplane_ep *ep, struct dmaplane_mr *mr,
 	struct dmaplane_wr *wr;
 	int ret;
 
-	if (mr)
-		dmaplane_mr_sync(mr, false);
 	spin_lock_bh(&ep->post_lock);
 	if (op->opcode != DMAPLANE_OP_NOOP &&
 	    (!ep->qp_live || READ_ONCE(ep->error))) {
 		ret = READ_ONCE(ep->error) ?: -ENOTCONN;
 		goto out;
 	}
+	/* The QP is live: teardown has not unmapped the MR (it stops it first). */
+	if (mr)
+		dmaplane_mr_sync(mr, op->offset, op->length, false);
 	wr = dmaplane_ep_take_slot(ep, recv);
 	if (IS_ERR(wr)) {
 		ret = PTR_ERR(wr);
@@ -285,6 +287,7 @@ static int dmaplane_ep_post_one(struct dmaplane_ep *ep, struct dmaplane_mr *mr,
 	wr->cookie = op->cookie;
 	wr->opcode = op->opcode;
 	wr->length = op->length;
+	wr->offset = op->offset;
 	if (op->opcode == DMAPLANE_OP_NOOP) {
 		struct dmaplane_completion c = {
 			.cookie = op->cookie,
