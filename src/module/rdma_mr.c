@@ -101,43 +101,63 @@ VISIBLE_IF_KUNIT int dmaplane_mr_page_size(struct scatterlist *sgl,
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_mr_page_size);
 
+typedef void (*dmaplane_dma_piece_fn)(void *arg, dma_addr_t addr, u64 len);
+
+/*
+ * Call @fn on each piece of [@start, @end) of @sgt's DMA segments, in
+ * order; the bytes they cover (less than @end - @start if the segments end
+ * first).
+ */
+static u64 dmaplane_dma_range(struct sg_table *sgt, u64 start, u64 end,
+			      dmaplane_dma_piece_fn fn, void *arg)
+{
+	struct scatterlist *sg;
+	u64 pos = 0, covered = 0;
+	unsigned int i;
+
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		u64 seg = sg_dma_len(sg), lo = max(pos, start);
+		u64 hi = min(pos + seg, end);
+
+		if (lo < hi) {
+			fn(arg, sg_dma_address(sg) + lo - pos, hi - lo);
+			covered += hi - lo;
+		}
+		pos += seg;
+		if (pos >= end)
+			break;
+	}
+	return covered;
+}
+
+static void dmaplane_sync_piece_for_cpu(void *arg, dma_addr_t addr, u64 len)
+{
+	ib_dma_sync_single_for_cpu(arg, addr, len, DMA_BIDIRECTIONAL);
+}
+
+static void dmaplane_sync_piece_for_device(void *arg, dma_addr_t addr,
+					   u64 len)
+{
+	ib_dma_sync_single_for_device(arg, addr, len, DMA_BIDIRECTIONAL);
+}
+
 /*
  * Hand [@offset, @offset + @len) of the window to the device (before
  * posting) or back to the CPU (after a completion): only that range, so
  * operations on other parts of the window are left alone. post_lock held
  * with the QP live, or a completion of the MR pending: the window is
- * mapped.
+ * mapped. Nothing to do for software devices, nor for an import's
+ * attachment (the exporter keeps its own mapping coherent for importers;
+ * CPU access goes through DMA_BUF_IOCTL_SYNC).
  */
 void dmaplane_mr_sync(struct dmaplane_mr *mr, u64 offset, u64 len,
 		      bool for_cpu)
 {
-	struct scatterlist *sg;
-	u64 pos = 0;
-	unsigned int i;
-
-	/*
-	 * The exporter keeps its own mapping coherent for its importers (CPU
-	 * access goes through DMA_BUF_IOCTL_SYNC); for software devices the
-	 * ib_dma_sync calls do nothing.
-	 */
-	if (mr->attach)
+	if (ib_uses_virt_dma(mr->ibdev) || mr->attach)
 		return;
-	for_each_sgtable_dma_sg(&mr->sgt, sg, i) {
-		u64 seg = sg_dma_len(sg), lo = max(pos, offset);
-		u64 hi = min(pos + seg, offset + len);
-
-		if (lo < hi && for_cpu)
-			ib_dma_sync_single_for_cpu(mr->ibdev,
-						   sg_dma_address(sg) + lo - pos,
-						   hi - lo, DMA_BIDIRECTIONAL);
-		else if (lo < hi)
-			ib_dma_sync_single_for_device(mr->ibdev,
-						      sg_dma_address(sg) + lo - pos,
-						      hi - lo, DMA_BIDIRECTIONAL);
-		pos += seg;
-		if (pos >= offset + len)
-			break;
-	}
+	dmaplane_dma_range(&mr->sgt, offset, offset + len,
+			   for_cpu ? dmaplane_sync_piece_for_cpu :
+			   dmaplane_sync_piece_for_device, mr->ibdev);
 }
 
 /* @n pages from @pages described by @mr->sgt and mapped for the device. */
@@ -207,44 +227,40 @@ err_vunmap:
 	return ret;
 }
 
+static void dmaplane_count_piece(void *arg, dma_addr_t addr, u64 len)
+{
+	(*(unsigned int *)arg)++;
+}
+
+/* Set the next entry of the table being filled (*@arg) to the piece. */
+static void dmaplane_fill_piece(void *arg, dma_addr_t addr, u64 len)
+{
+	struct scatterlist **out = arg;
+
+	sg_dma_address(*out) = addr;
+	sg_dma_len(*out) = len;
+	*out = sg_next(*out);
+}
+
 /* The DMA addresses of [@mr->offset, + @mr->length) of @from, into @mr->sgt. */
 VISIBLE_IF_KUNIT int dmaplane_mr_copy_window(struct dmaplane_mr *mr,
 					     struct sg_table *from)
 {
-	u64 start = mr->offset, end = mr->offset + mr->length, pos = 0;
-	struct scatterlist *sg, *out;
-	unsigned int i, n = 0;
+	u64 start = mr->offset, end = mr->offset + mr->length;
+	struct scatterlist *out;
+	unsigned int n = 0;
 	int ret;
 
-	for_each_sgtable_dma_sg(from, sg, i) {
-		if (pos < end && pos + sg_dma_len(sg) > start)
-			n++;
-		pos += sg_dma_len(sg);
-	}
-	if (!n)
+	/* An exporter's mapping shorter than the window: not registrable. */
+	if (dmaplane_dma_range(from, start, end, dmaplane_count_piece, &n) !=
+	    mr->length)
 		return -EINVAL;
 	ret = sg_alloc_table(&mr->sgt, n, GFP_KERNEL_ACCOUNT);
 	if (ret)
 		return ret;
 	out = mr->sgt.sgl;
-	pos = 0;
-	for_each_sgtable_dma_sg(from, sg, i) {
-		u64 len = sg_dma_len(sg), lo = max(pos, start);
-		u64 hi = min(pos + len, end);
-
-		if (lo < hi) {
-			sg_dma_address(out) = sg_dma_address(sg) + lo - pos;
-			sg_dma_len(out) = hi - lo;
-			out = sg_next(out);
-		}
-		pos += len;
-	}
+	dmaplane_dma_range(from, start, end, dmaplane_fill_piece, &out);
 	mr->sgt.nents = n;
-	/* An exporter's mapping shorter than the window: not registrable. */
-	if (min(pos, end) - start != mr->length) {
-		sg_free_table(&mr->sgt);
-		return -EINVAL;
-	}
 	return 0;
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_mr_copy_window);
