@@ -202,12 +202,19 @@ int rdma_netdev_of(const char *dev, char *netdev, size_t len)
 
 int rxe_link_add(const char *name, const char *netdev)
 {
-	char cmd[256], path[256], state[64] = "";
+	char cmd[256];
 
 	snprintf(cmd, sizeof(cmd), "rdma link add %s type rxe netdev %s", name,
 		 netdev);
 	if (system(cmd))
 		return -EIO;
+	return rdma_port_wait_active(name);
+}
+
+int rdma_port_wait_active(const char *name)
+{
+	char path[256], state[64] = "";
+
 	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/ports/1/state",
 		 name);
 	for (int i = 0; i < 300 && !strstr(state, "ACTIVE"); i++) {

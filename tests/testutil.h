@@ -55,6 +55,8 @@ int rdma_netdev_of(const char *dev, char *netdev, size_t len);
  * its port to be ACTIVE: 0, -EIO (the command failed) or -ETIMEDOUT.
  */
 int rxe_link_add(const char *name, const char *netdev);
+/* Wait up to 30 s for port 1 of RDMA device @name to be ACTIVE. */
+int rdma_port_wait_active(const char *name);
 
 #define DMAPLANE_DEBUGFS_INFO "/sys/kernel/debug/dmaplane/info"
 #define DMAPLANE_PARAM(name) "/sys/module/dmaplane/parameters/" name

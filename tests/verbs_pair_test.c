@@ -132,8 +132,7 @@ static int post(struct dmaplane_op op)
 static void connect_and_register(void)
 {
 	struct dmaplane_addr a;
-	uint32_t lh, waited = 0;
-	int ret;
+	uint32_t lh;
 
 	fd = dmaplane_open();
 	KTAP_EXPECT(fd >= 0, "open: %s", strerror(-fd));
@@ -143,24 +142,11 @@ static void connect_and_register(void)
 	if (serving) {
 		KTAP_EXPECT_RET(dmaplane_ep_create(fd, NULL, &lh), 0);
 		KTAP_EXPECT_RET(dmaplane_ep_listen(fd, lh, 1, &a), 0);
-		do {
-			ret = dmaplane_ep_accept(fd, lh, DMAPLANE_EP_TIMEOUT_MAX_MS,
-						 &ep, NULL);
-			waited += DMAPLANE_EP_TIMEOUT_MAX_MS;
-		} while (ret == -ETIMEDOUT && waited < PEER_WAIT_MS);
-		KTAP_EXPECT_RET(ret, 0);
+		KTAP_EXPECT_RET(dmaplane_ep_accept_wait(fd, lh, PEER_WAIT_MS,
+							&ep), 0);
 	} else {
-		do {
-			KTAP_EXPECT_RET(dmaplane_ep_create(fd, params, &ep), 0);
-			ret = dmaplane_ep_connect(fd, ep, &a, 0);
-			if (ret == -ECONNREFUSED || ret == -ETIMEDOUT) {
-				dmaplane_ep_destroy(fd, ep);
-				usleep(200 * 1000);
-				waited += 200;
-			}
-		} while ((ret == -ECONNREFUSED || ret == -ETIMEDOUT) &&
-			 waited < PEER_WAIT_MS);
-		KTAP_EXPECT_RET(ret, 0);
+		KTAP_EXPECT_RET(dmaplane_ep_dial(fd, params, &a, PEER_WAIT_MS,
+						 &ep), 0);
 	}
 	data = map_buffer(&data_buf, WINDOW);
 	ctrl = map_buffer(&ctrl_buf, 4096);
@@ -394,15 +380,7 @@ static void vanish(void)
 	 */
 	sleep(60);
 	KTAP_EXPECT(system("ip link set eth0 up") == 0, "ip link set eth0 up");
-	for (int i = 0; i < 300; i++) {
-		char state[64] = "";
-
-		read_first_line("/sys/class/infiniband/rxe0/ports/1/state",
-				state, sizeof(state));
-		if (strstr(state, "ACTIVE"))
-			break;
-		usleep(100 * 1000);
-	}
+	KTAP_EXPECT_RET(rdma_port_wait_active("rxe0"), 0);
 }
 
 /* Outliving side: "ready", then WRITEs until the dead peer is noticed. */

@@ -165,20 +165,14 @@ static long mr_ioctl(struct dmaplane_mr_reg *req)
  */
 static void mr_too_many_pages(void)
 {
-	struct dmaplane_rdma_device *devs = NULL;
-	struct dmaplane_ep_info info;
-	uint64_t size = 0;
-	uint32_t n = 0, h, buf;
+	struct dmaplane_rdma_device dev;
+	uint64_t size;
+	uint32_t h, buf;
 	int ret;
 
-	KTAP_EXPECT_RET(dmaplane_ep_info(dev_fd, server, &info), 0);
-	KTAP_EXPECT_RET(dmaplane_rdma_devices(dev_fd, &devs, &n), 0);
-	for (uint32_t i = 0; i < n; i++)
-		if ((int32_t)devs[i].index == info.device_index)
-			size = (uint64_t)devs[i].max_fast_reg_page_list_len * 4096 +
-			       4096;
-	free(devs);
-	if (!size || size > 64 << 20) {
+	KTAP_EXPECT_RET(dmaplane_ep_device(dev_fd, server, &dev), 0);
+	size = (uint64_t)dev.max_fast_reg_page_list_len * 4096 + 4096;
+	if (ktap_case_failed() || size > 64 << 20) {
 		printf("# the device registers long page lists: no -EMSGSIZE case\n");
 		return;
 	}
@@ -1082,18 +1076,12 @@ static void peer_death_flushes(void)
 /* The soft-RoCE device under @ep into @name; false (skip) for any other. */
 static bool rxe_under(uint32_t ep, char *name, size_t len)
 {
-	struct dmaplane_rdma_device *devs = NULL;
-	struct dmaplane_ep_info info;
-	uint32_t n = 0;
+	struct dmaplane_rdma_device dev;
 
 	name[0] = '\0';
-	if (!dmaplane_ep_info(dev_fd, ep, &info) &&
-	    !dmaplane_rdma_devices(dev_fd, &devs, &n))
-		for (uint32_t i = 0; i < n; i++)
-			if ((int32_t)devs[i].index == info.device_index &&
-			    !strncmp(devs[i].name, "rxe", 3))
-				snprintf(name, len, "%s", devs[i].name);
-	free(devs);
+	if (!dmaplane_ep_device(dev_fd, ep, &dev) &&
+	    !strncmp(dev.name, "rxe", 3))
+		snprintf(name, len, "%s", dev.name);
 	if (!name[0])
 		ktap_skip("not a soft-RoCE device: lab NICs are not removed");
 	return name[0];

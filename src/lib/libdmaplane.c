@@ -334,6 +334,65 @@ const char *dmaplane_cap_name(uint64_t cap)
 	}
 }
 
+int dmaplane_ep_dial(int fd, const struct dmaplane_ep_create *p,
+		     const struct dmaplane_addr *a, uint32_t wait_ms,
+		     uint32_t *handle)
+{
+	uint32_t waited = 0;
+	int ret;
+
+	for (;;) {
+		ret = dmaplane_ep_create(fd, p, handle);
+		if (ret)
+			return ret;
+		ret = dmaplane_ep_connect(fd, *handle, a, 0);
+		if ((ret != -ECONNREFUSED && ret != -ETIMEDOUT) ||
+		    waited >= wait_ms)
+			break;
+		dmaplane_ep_destroy(fd, *handle);
+		usleep(200 * 1000);
+		waited += 200;
+	}
+	if (ret)
+		dmaplane_ep_destroy(fd, *handle);
+	return ret;
+}
+
+int dmaplane_ep_accept_wait(int fd, uint32_t listener, uint32_t wait_ms,
+			    uint32_t *handle)
+{
+	uint32_t waited = 0;
+	int ret;
+
+	do {
+		ret = dmaplane_ep_accept(fd, listener, DMAPLANE_EP_TIMEOUT_MAX_MS,
+					 handle, NULL);
+		waited += DMAPLANE_EP_TIMEOUT_MAX_MS;
+	} while (ret == -ETIMEDOUT && waited < wait_ms);
+	return ret;
+}
+
+int dmaplane_ep_device(int fd, uint32_t ep, struct dmaplane_rdma_device *dev)
+{
+	struct dmaplane_rdma_device *devs = NULL;
+	struct dmaplane_ep_info info;
+	uint32_t n = 0;
+	int ret = dmaplane_ep_info(fd, ep, &info);
+
+	if (!ret)
+		ret = dmaplane_rdma_devices(fd, &devs, &n);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	for (uint32_t i = 0; i < n; i++)
+		if ((int32_t)devs[i].index == info.device_index) {
+			*dev = devs[i];
+			ret = 0;
+		}
+	free(devs);
+	return ret;
+}
+
 struct dmaplane_loopback_connector {
 	int fd;
 	uint32_t handle;

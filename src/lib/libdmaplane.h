@@ -80,6 +80,20 @@ int dmaplane_ep_accept(int fd, uint32_t listener, uint32_t timeout_ms,
 		       uint32_t *handle, struct dmaplane_addr *peer);
 int dmaplane_ep_info(int fd, uint32_t handle, struct dmaplane_ep_info *info);
 /*
+ * ENDPOINT_CREATE with @p (NULL: defaults) and CONNECT to @a; while
+ * nobody listens there yet (-ECONNREFUSED, -ETIMEDOUT) the endpoint is
+ * dropped and a new one tries again, for up to @wait_ms. *@handle gets
+ * the connected endpoint.
+ */
+int dmaplane_ep_dial(int fd, const struct dmaplane_ep_create *p,
+		     const struct dmaplane_addr *a, uint32_t wait_ms,
+		     uint32_t *handle);
+/* ACCEPT on @listener, waiting up to @wait_ms (longer than one ACCEPT may). */
+int dmaplane_ep_accept_wait(int fd, uint32_t listener, uint32_t wait_ms,
+			    uint32_t *handle);
+/* The RDMA device endpoint @ep runs on, into *@dev; -ENOENT before it has one. */
+int dmaplane_ep_device(int fd, uint32_t ep, struct dmaplane_rdma_device *dev);
+/*
  * A loopback connection in one file: a listener on @ip, an endpoint that
  * connects to it from a second thread, the accepted one. *@client and
  * *@server are the two connected ends; the listener is destroyed.

@@ -144,19 +144,10 @@ static int ctrl_recv_wait(struct bench *b, struct side *s, uint32_t *bytes)
 
 static void device_name(struct bench *b, uint32_t ep)
 {
-	struct dmaplane_rdma_device *devs = NULL;
-	struct dmaplane_ep_info info;
-	uint32_t n = 0;
+	struct dmaplane_rdma_device dev;
 
-	snprintf(b->device, sizeof(b->device), "?");
-	if (dmaplane_ep_info(b->fd, ep, &info) ||
-	    dmaplane_rdma_devices(b->fd, &devs, &n))
-		return;
-	for (uint32_t i = 0; i < n; i++)
-		if ((int32_t)devs[i].index == info.device_index)
-			snprintf(b->device, sizeof(b->device), "%s",
-				 devs[i].name);
-	free(devs);
+	snprintf(b->device, sizeof(b->device), "%s",
+		 dmaplane_ep_device(b->fd, ep, &dev) ? "?" : dev.name);
 }
 
 /* Connect to a serving peer (retrying until it listens) and learn its window. */
@@ -164,23 +155,12 @@ static int bench_connect(struct bench *b, const struct options *o)
 {
 	struct window_announce w;
 	struct dmaplane_addr a;
-	uint32_t waited = 0, bytes;
+	uint32_t bytes;
 	int ret;
 
 	if (dmaplane_addr_parse(o->addr, o->port, &a))
 		return -EINVAL;
-	do {
-		ret = dmaplane_ep_create(b->fd, NULL, &b->local.ep);
-		if (ret)
-			return ret;
-		ret = dmaplane_ep_connect(b->fd, b->local.ep, &a, 0);
-		if (ret == -ECONNREFUSED || ret == -ETIMEDOUT) {
-			dmaplane_ep_destroy(b->fd, b->local.ep);
-			usleep(200 * 1000);
-			waited += 200;
-		}
-	} while ((ret == -ECONNREFUSED || ret == -ETIMEDOUT) &&
-		 waited < PEER_WAIT_MS);
+	ret = dmaplane_ep_dial(b->fd, NULL, &a, PEER_WAIT_MS, &b->local.ep);
 	if (ret)
 		return ret;
 	ret = side_buffers(b, &b->local, 0, NULL);
@@ -206,7 +186,7 @@ static int bench_connect(struct bench *b, const struct options *o)
 static int bench_serve(struct bench *b, const struct options *o)
 {
 	struct window_announce w = { .magic = ANNOUNCE_MAGIC };
-	uint32_t lh, waited = 0, bytes;
+	uint32_t lh, bytes;
 	struct dmaplane_addr a;
 	int ret;
 
@@ -218,11 +198,7 @@ static int bench_serve(struct bench *b, const struct options *o)
 	if (ret)
 		return ret;
 	fprintf(stderr, "rdma-bench: serving on %s port %u\n", o->addr, a.port);
-	do {
-		ret = dmaplane_ep_accept(b->fd, lh, DMAPLANE_EP_TIMEOUT_MAX_MS,
-					 &b->local.ep, NULL);
-		waited += DMAPLANE_EP_TIMEOUT_MAX_MS;
-	} while (ret == -ETIMEDOUT && waited < PEER_WAIT_MS);
+	ret = dmaplane_ep_accept_wait(b->fd, lh, PEER_WAIT_MS, &b->local.ep);
 	if (ret)
 		return ret;
 	ret = side_buffers(b, &b->local, DMAPLANE_MR_LOCAL_WRITE |
