@@ -341,6 +341,10 @@ static void info_rejects_bad_input(void)
 	KTAP_EXPECT_RET(ioctl(dev_fd, DMAPLANE_IOC_BUFFER_INFO, &info) ? -errno
 			: 0, -EINVAL);
 	info.flags = 0;
+	info.reserved = 1;
+	KTAP_EXPECT_RET(ioctl(dev_fd, DMAPLANE_IOC_BUFFER_INFO, &info) ? -errno
+			: 0, -EINVAL);
+	info.reserved = 0;
 	info.node_pages_len = 4;
 	KTAP_EXPECT_RET(ioctl(dev_fd, DMAPLANE_IOC_BUFFER_INFO, &info) ? -errno
 			: 0, -EINVAL);

@@ -242,6 +242,12 @@ static void mr_reg_rejects_bad_input(void)
 	/* The last byte alone is a valid window. */
 	KTAP_EXPECT_RET(dmaplane_mr_reg(dev_fd, server, r.buf,
 					REGION_SIZE - 4096, 1, 0, &h, NULL), 0);
+	{
+		struct dmaplane_handle_op op = { .handle = h, .flags = 1 };
+
+		KTAP_EXPECT_RET(ioctl(dev_fd, DMAPLANE_IOC_MR_DEREG, &op) ?
+				-errno : 0, -EINVAL);
+	}
 	KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, h), 0);
 	KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, h), -ENOENT);
 	KTAP_EXPECT_RET(dmaplane_mr_dereg(dev_fd, r.buf), -ENOENT);
