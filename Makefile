@@ -19,14 +19,14 @@ USER_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 
 LIB := $(BUILD)/lib/libdmaplane.a
 TOOLS := $(BUILD)/tools/dmaplanectl
-TEST_SUITES := core buffer numa dmabuf rdma verbs faults lifecycle
+TEST_SUITES := core buffer numa dmabuf rdma verbs flow faults lifecycle
 # Suites that need two hosts: run by the pair scenario, not run-guest.sh.
 PAIR_SUITES := verbs_pair
 TESTS := $(TEST_SUITES:%=$(BUILD)/tests/%_test) \
 	$(PAIR_SUITES:%=$(BUILD)/tests/%_test)
-TEST_COMMON := tests/ktap.c tests/testutil.c
+TEST_COMMON := tests/ktap.c tests/testutil.c tests/verbsutil.c
 USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \
-	tests/ktap.h tests/testutil.h
+	tests/ktap.h tests/testutil.h tests/verbsutil.h
 
 .PHONY: all module user deps sim quick test kunit coverage faults _sim _quick \
 	_test _kunit _coverage clean help hil bench _bench
@@ -66,10 +66,13 @@ $(BUILD)/lib/libdmaplane.o: src/lib/libdmaplane.c $(USER_HEADERS)
 $(LIB): $(BUILD)/lib/libdmaplane.o
 	$(AR) rcs $@ $^
 
-$(BUILD)/tools/dmaplanectl: src/tools/dmaplanectl.c src/tools/rdma_bench.c \
-		src/tools/dmaplanectl.h $(LIB) $(USER_HEADERS)
+TOOL_SRCS := src/tools/dmaplanectl.c src/tools/rdma_bench.c \
+	src/tools/stream.c src/tools/stats.c
+
+$(BUILD)/tools/dmaplanectl: $(TOOL_SRCS) src/tools/dmaplanectl.h $(LIB) \
+		$(USER_HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -o $@ src/tools/dmaplanectl.c src/tools/rdma_bench.c $(LIB)
+	$(CC) $(USER_CFLAGS) -o $@ $(TOOL_SRCS) $(LIB)
 
 $(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(USER_HEADERS)
 	@mkdir -p $(@D)

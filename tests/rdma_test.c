@@ -176,8 +176,15 @@ static void endpoint_rejects_bad_input(void)
 		KTAP_EXPECT_RET(ep_ioctl(DMAPLANE_IOC_ENDPOINT_CREATE, &bad), \
 				-EINVAL);				\
 	} while (0)
-	EXPECT_EP_CREATE(bad.flags = 1);
+	EXPECT_EP_CREATE(bad.flags = (uint32_t)~DMAPLANE_EP_CREATE_VALID_FLAGS);
 	EXPECT_EP_CREATE(bad.reserved = 1);
+	EXPECT_EP_CREATE(bad.reserved2 = 1);
+	/* Credits: a window within the receive queue, low < window >= high */
+	EXPECT_EP_CREATE(bad.credit_window = DMAPLANE_EP_DEPTH_DEFAULT + 1);
+	EXPECT_EP_CREATE(bad.recv_depth = 8; bad.credit_window = 9);
+	EXPECT_EP_CREATE(bad.credit_window = 8; bad.credit_low = 8);
+	EXPECT_EP_CREATE(bad.credit_window = 8; bad.credit_high = 9);
+	EXPECT_EP_CREATE(bad.credit_low = DMAPLANE_EP_DEPTH_DEFAULT);
 	EXPECT_EP_CREATE(bad.send_depth = DMAPLANE_EP_DEPTH_MAX + 1);
 	EXPECT_EP_CREATE(bad.recv_depth = DMAPLANE_EP_DEPTH_MAX + 1);
 	EXPECT_EP_CREATE(bad.timeout_ms = DMAPLANE_EP_TIMEOUT_MAX_MS + 1);
@@ -194,6 +201,15 @@ static void endpoint_rejects_bad_input(void)
 		    "new endpoint: state %u error %d depths %u/%u qp %u dev %d",
 		    info.state, info.error, info.send_depth, info.recv_depth,
 		    info.qp_num, info.device_index);
+	/* Flow control is on by default, over the whole receive queue. */
+	KTAP_EXPECT(info.flags == DMAPLANE_EP_INFO_CREDITS &&
+		    info.credit_window == DMAPLANE_EP_DEPTH_DEFAULT &&
+		    !info.credits && !info.peer_credits && !info.queued &&
+		    !info.inflight && !info.stalls && !info.stall_ns,
+		    "new endpoint: flags 0x%x window %u credits %u/%u queued %u inflight %u stalls %llu",
+		    info.flags, info.credit_window, info.credits,
+		    info.peer_credits, info.queued, info.inflight,
+		    (unsigned long long)info.stalls);
 	/* Bad listens and connects leave it idle and usable. */
 	KTAP_EXPECT_RET(dmaplane_ep_listen(dev_fd, h, 0, &a), -EINVAL);
 	KTAP_EXPECT_RET(dmaplane_ep_listen(dev_fd, h, 16, &a), -EINVAL);

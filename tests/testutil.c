@@ -223,3 +223,25 @@ int rdma_port_wait_active(const char *name)
 	}
 	return strstr(state, "ACTIVE") ? 0 : -ETIMEDOUT;
 }
+
+int rdma_rnr_events(const char *dev, uint64_t *sum)
+{
+	char dir[256], path[512];
+	struct dirent *d;
+	uint64_t v;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "/sys/class/infiniband/%s/ports/1/hw_counters",
+		 dev);
+	dp = opendir(dir);
+	if (!dp)
+		return -ENOENT;
+	*sum = 0;
+	while ((d = readdir(dp)))
+		if (strstr(d->d_name, "rnr") &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, d->d_name) <
+		    (int)sizeof(path) && !read_u64_file(path, &v))
+			*sum += v;
+	closedir(dp);
+	return 0;
+}

@@ -57,6 +57,11 @@ int rdma_netdev_of(const char *dev, char *netdev, size_t len);
 int rxe_link_add(const char *name, const char *netdev);
 /* Wait up to 30 s for port 1 of RDMA device @name to be ACTIVE. */
 int rdma_port_wait_active(const char *name);
+/*
+ * The sum of port 1's receiver-not-ready hardware counters of device @dev
+ * (every hw_counters file with "rnr" in its name): -ENOENT without them.
+ */
+int rdma_rnr_events(const char *dev, uint64_t *sum);
 
 #define DMAPLANE_DEBUGFS_INFO "/sys/kernel/debug/dmaplane/info"
 #define DMAPLANE_PARAM(name) "/sys/module/dmaplane/parameters/" name

@@ -22,74 +22,15 @@
 #include "ktap.h"
 #include "libdmaplane.h"
 #include "testutil.h"
+#include "verbsutil.h"
 
 #define REGION_SIZE	(1024 * 1024)
-#define WAIT_MS		20000
+#define WAIT_MS		VERBS_WAIT_MS
 
 static int dev_fd = -1;
 static const char *guest_ip;
 static uint32_t client, server;	/* the two ends of the loopback connection */
 static bool connected;
-
-/* A buffer of this file and its mapping. */
-struct region {
-	uint32_t buf;
-	unsigned char *p;
-	size_t size;
-};
-
-static bool region_make(int fd, struct region *r, size_t size)
-{
-	struct dmaplane_buffer_create req = {
-		.size = size, .numa_node = DMAPLANE_NUMA_ANY,
-	};
-	int ret = dmaplane_buffer_create_req(fd, &req);
-
-	memset(r, 0, sizeof(*r));
-	KTAP_EXPECT_RET(ret, 0);
-	if (ret)
-		return false;
-	r->buf = req.handle;
-	r->size = size;
-	r->p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		    req.mmap_offset);
-	KTAP_EXPECT(r->p != MAP_FAILED, "mmap: %s", strerror(errno));
-	if (r->p == MAP_FAILED) {
-		r->p = NULL;
-		return false;
-	}
-	return true;
-}
-
-static void region_free(int fd, struct region *r)
-{
-	if (r->p)
-		munmap(r->p, r->size);
-	if (r->buf)
-		KTAP_EXPECT_RET(dmaplane_buffer_destroy(fd, r->buf), 0);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Collect @n completions of @ep into @c; the number that came. */
-static uint32_t reap_n(int fd, uint32_t ep, struct dmaplane_completion *c,
-		       uint32_t n)
-{
-	uint32_t got = 0, count;
-
-	while (got < n) {
-		uint32_t want = n - got > DMAPLANE_POST_MAX ?
-				DMAPLANE_POST_MAX : n - got;
-		int ret = dmaplane_reap(fd, ep, c + got, want, 1, WAIT_MS,
-					&count);
-
-		if (ret) {
-			KTAP_EXPECT_RET(ret, 0);
-			break;
-		}
-		got += count;
-	}
-	return got;
-}
 
 /* Post one operation and reap its completion; the completion's status. */
 static int run_op(uint32_t ep, const struct dmaplane_op *op,
@@ -111,21 +52,6 @@ static int run_op(uint32_t ep, const struct dmaplane_op *op,
 static uint64_t counter(const char *key)
 {
 	return dmaplane_counter(key);
-}
-
-/*
- * Counter @key once it is back to @want, or its value after 30 s:
- * endpoints whose peer left finish their teardown on a work queue.
- */
-static uint64_t settled(const char *key, uint64_t want)
-{
-	uint64_t v = counter(key);
-
-	for (int i = 0; v != want && i < 300; i++) {
-		usleep(100 * 1000);
-		v = counter(key);
-	}
-	return v;
 }
 
 /* The suite's connection: both ends in this file. */
@@ -697,7 +623,7 @@ static void post_rejects_bad_input(void)
 	req.count = DMAPLANE_POST_MAX + 1;
 	KTAP_EXPECT_RET(post_ioctl(&req), -EINVAL);
 	req.count = 1;
-	req.flags = 1;
+	req.flags = (uint32_t)~DMAPLANE_POST_VALID_FLAGS;
 	KTAP_EXPECT_RET(post_ioctl(&req), -EINVAL);
 	req.flags = 0;
 	req.reserved = 1;
@@ -1002,8 +928,8 @@ static void exit_with_ops_in_flight(void)
 		close(ready[0]);
 		close(ready[1]);
 	}
-	KTAP_EXPECT(settled("mrs", 0) == 0 &&
-		    settled("endpoints", endpoints) == endpoints,
+	KTAP_EXPECT(counter_settled("mrs", 0) == 0 &&
+		    counter_settled("endpoints", endpoints) == endpoints,
 		    "left behind: %llu MRs, %llu endpoints (%llu before)",
 		    (unsigned long long)counter("mrs"),
 		    (unsigned long long)counter("endpoints"),
@@ -1199,7 +1125,7 @@ static void close_releases_everything(void)
 	close(dev_fd);
 	dev_fd = -1;
 	connected = false;
-	KTAP_EXPECT(settled("endpoints", 0) == 0 && counter("buffers") == 0,
+	KTAP_EXPECT(counter_settled("endpoints", 0) == 0 && counter("buffers") == 0,
 		    "after close: %llu endpoints, %llu buffers",
 		    (unsigned long long)counter("endpoints"),
 		    (unsigned long long)counter("buffers"));

@@ -5,7 +5,7 @@
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
-#include "dmaplane.h"
+#include "rdma.h"
 
 static struct dentry *dmaplane_debugfs_root;
 
@@ -59,6 +59,60 @@ static int dmaplane_buffers_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(dmaplane_buffers);
 
+static const char *const dmaplane_ep_state_names[] = {
+	[DMAPLANE_EP_IDLE] = "idle",
+	[DMAPLANE_EP_LISTENING] = "listening",
+	[DMAPLANE_EP_CONNECTING] = "connecting",
+	[DMAPLANE_EP_CONNECTED] = "connected",
+	[DMAPLANE_EP_DISCONNECTED] = "disconnected",
+	[DMAPLANE_EP_ERROR] = "error",
+};
+
+static void dmaplane_hist_show(struct seq_file *m, const struct dmaplane_hist *h)
+{
+	unsigned int b;
+	bool any = false;
+
+	seq_printf(m, " lat_count=%llu lat_p50_ns=%llu lat_p99_ns=%llu lat_p999_ns=%llu lat_max_ns=%llu lat_hist=",
+		   h->count, dmaplane_hist_percentile(h, 500000),
+		   dmaplane_hist_percentile(h, 990000),
+		   dmaplane_hist_percentile(h, 999000), h->max);
+	for (b = 0; b < DMAPLANE_HIST_BUCKETS; b++) {
+		if (!h->bucket[b])
+			continue;
+		seq_printf(m, "%s%u:%llu", any ? "," : "", b, h->bucket[b]);
+		any = true;
+	}
+	seq_puts(m, any ? "\n" : "-\n");
+}
+
+static void dmaplane_ep_show(struct dmaplane_ep *ep, void *data)
+{
+	struct seq_file *m = data;
+	u32 state = READ_ONCE(ep->state);
+
+	spin_lock_bh(&ep->post_lock);
+	seq_printf(m, "id=%llu state=%s credits=%s window=%u credits_avail=%u peer_credits=%u queued=%u inflight=%u ops=%llu bytes=%llu errors=%llu stalls=%llu stall_ns=%llu grants_sent=%llu grants_rcvd=%llu",
+		   ep->id, state < ARRAY_SIZE(dmaplane_ep_state_names) ?
+		   dmaplane_ep_state_names[state] : "?",
+		   ep->credits_on ? "on" : "off", ep->params.credit_window,
+		   dmaplane_credit_avail(&ep->credits),
+		   ep->credits.granted - ep->credits.consumed, ep->queued,
+		   ep->send_busy + ep->recv_busy - ep->ring_count, ep->ops,
+		   ep->bytes, ep->errors, ep->stalls, ep->stall_ns,
+		   ep->grants_sent, ep->grants_rcvd);
+	dmaplane_hist_show(m, &ep->latency);
+	spin_unlock_bh(&ep->post_lock);
+}
+
+/* One line per endpoint module-wide, by id: no handles, no addresses. */
+static int dmaplane_endpoints_show(struct seq_file *m, void *unused)
+{
+	dmaplane_eps_walk(dmaplane_ep_show, m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(dmaplane_endpoints);
+
 static int dmaplane_info_show(struct seq_file *m, void *unused)
 {
 	struct dmaplane_info info = {};
@@ -98,6 +152,8 @@ void dmaplane_debugfs_init(void)
 			    &dmaplane_info_fops);
 	debugfs_create_file("buffers", 0400, dmaplane_debugfs_root, NULL,
 			    &dmaplane_buffers_fops);
+	debugfs_create_file("endpoints", 0400, dmaplane_debugfs_root, NULL,
+			    &dmaplane_endpoints_fops);
 }
 
 void dmaplane_debugfs_exit(void)

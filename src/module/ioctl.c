@@ -37,7 +37,7 @@ static int dmaplane_ioc_echo(struct dmaplane_ctx *ctx, void *arg,
 }
 
 /* Every argument struct fits here; grow it when a struct outgrows it. */
-#define DMAPLANE_IOCTL_MAX_ARG	128
+#define DMAPLANE_IOCTL_MAX_ARG	160
 
 #define DMAPLANE_IOCTL(_cmd, _fn, _type, _last_v1_field)			\
 	[_IOC_NR(_cmd)] = {						\

@@ -39,7 +39,8 @@ void dmaplane_fill_info(struct dmaplane_info *info)
 			     DMAPLANE_CAP_BUFFER_HUGE | DMAPLANE_CAP_BUFFER_USER |
 			     DMAPLANE_CAP_MMAP | DMAPLANE_CAP_TOPOLOGY |
 			     DMAPLANE_CAP_DMABUF | DMAPLANE_CAP_RDMA_DEVICES |
-			     DMAPLANE_CAP_ENDPOINTS | DMAPLANE_CAP_VERBS;
+			     DMAPLANE_CAP_ENDPOINTS | DMAPLANE_CAP_VERBS |
+			     DMAPLANE_CAP_CREDITS;
 	if (IS_ENABLED(CONFIG_NUMA))
 		info->capabilities |= DMAPLANE_CAP_NUMA;
 	info->numa_nodes_online = num_online_nodes();

@@ -17,21 +17,50 @@
 #include <rdma/ib_verbs.h>
 
 #include "dmaplane.h"
+#include "hist.h"
 
 struct dmaplane_ep;
 struct dmaplane_mr;
 
-/* A posted operation: one send- or receive-queue slot. */
+/*
+ * A posted operation: one send- or receive-queue slot. @node is on a free
+ * list while the slot is idle, on the endpoint's credit queue while the
+ * operation waits for a credit, and on nothing while it is in flight.
+ */
 struct dmaplane_wr {
 	struct ib_cqe cqe;
 	struct dmaplane_ep *ep;
 	struct dmaplane_mr *mr;		/* NULL without data */
-	u64 cookie;
-	u32 opcode;			/* enum dmaplane_opcode */
-	u32 length;
-	u64 offset;			/* in @mr */
-	struct list_head free_node;	/* on a free list while idle */
+	struct dmaplane_op op;		/* as the caller posted it */
+	u64 submit_ns;			/* for the latency histogram */
+	struct list_head node;
 };
+
+/*
+ * Credit accounting of one connection, both directions (flow.c). All
+ * counts are cumulative and wrap: only differences are meaningful.
+ * Sending: the peer granted @peer_granted credits, @used were taken
+ * (one per SEND or WRITE_IMM). Receiving: @posted RECVs were posted,
+ * @consumed were used by the peer's messages, @granted were granted;
+ * the peer never holds more than @window, a grant goes out at once when
+ * the peer has @low or fewer left and otherwise once @high are due.
+ */
+struct dmaplane_credits {
+	u32 peer_window;		/* the most the peer may grant */
+	u32 peer_granted;
+	u32 used;
+	u32 window;
+	u32 low;
+	u32 high;
+	u32 posted;
+	u32 consumed;
+	u32 granted;
+};
+
+u32 dmaplane_credit_avail(const struct dmaplane_credits *c);
+bool dmaplane_credit_take(struct dmaplane_credits *c);
+int dmaplane_credit_receive(struct dmaplane_credits *c, u32 cumulative);
+u32 dmaplane_credit_due(const struct dmaplane_credits *c);
 
 /*
  * An RC endpoint.
@@ -79,6 +108,39 @@ struct dmaplane_ep {
 	u32 ring_count;
 	struct eventfd_ctx *eventfd;
 	struct mutex reap_lock;		/* one reaper copies out at a time */
+
+	/*
+	 * Flow control (flow.c), under post_lock unless noted. Grants go
+	 * out as zero-length SEND_WITH_IMM on @ctrl_qp (immediate: the
+	 * cumulative grant), one in flight at a time; any message from the
+	 * peer's control QP shows it receives (@ctrl_ready).
+	 */
+	bool credits_on;		/* set before the connection, then fixed */
+	struct dmaplane_credits credits;
+	struct ib_qp *ctrl_qp;		/* op_lock */
+	u32 ctrl_psn;
+	u32 peer_ctrl_qpn;
+	u32 peer_ctrl_psn;
+	bool ctrl_used;			/* receives were posted: drain it */
+	bool ctrl_ready;
+	bool ctrl_busy;			/* a grant is in flight */
+	struct ib_cqe ctrl_send_cqe;
+	struct ib_cqe ctrl_recv_cqe;
+	struct list_head credit_queue;	/* struct dmaplane_wr waiting */
+	u32 queued;
+	u64 stall_start_ns;		/* 0: not stalled */
+
+	/* Counters (post_lock) for debugfs and ENDPOINT_INFO */
+	u64 id;				/* module-wide, for debugfs and traces */
+	struct list_head all_node;	/* dmaplane_eps */
+	u64 ops;
+	u64 bytes;
+	u64 errors;
+	u64 stalls;
+	u64 stall_ns;
+	u64 grants_sent;
+	u64 grants_rcvd;
+	struct dmaplane_hist latency;	/* send-side operations, ns */
 
 	struct list_head mrs;		/* struct dmaplane_mr, op_lock */
 	atomic_t mr_handles;		/* MR objects naming it: -EBUSY to destroy */
@@ -145,14 +207,37 @@ void dmaplane_mr_drop_all(struct dmaplane_ep *ep);
 void dmaplane_mr_sync(struct dmaplane_mr *mr, u64 offset, u64 len,
 		      bool for_cpu);
 
+/* flow.c */
+#define DMAPLANE_CTRL_RECVS	16
+/* Completions the control QP can have at once: receives, a grant, drains. */
+#define DMAPLANE_CTRL_CQE	(DMAPLANE_CTRL_RECVS + 1 + 2)
+int dmaplane_flow_create(struct dmaplane_ep *ep);
+int dmaplane_flow_connect(struct dmaplane_ep *ep);
+void dmaplane_flow_quiesce(struct dmaplane_ep *ep);
+void dmaplane_flow_destroy(struct dmaplane_ep *ep);
+void dmaplane_flow_kick(struct dmaplane_ep *ep);
+int dmaplane_flow_admit(struct dmaplane_ep *ep, struct dmaplane_wr *wr,
+			bool nowait);
+void dmaplane_flow_flush(struct dmaplane_ep *ep);
+int dmaplane_flow_check_params(struct dmaplane_ep_create *p);
+
 /* rdma_verbs.c */
-#if IS_ENABLED(CONFIG_KUNIT)
 int dmaplane_wc_errno(enum ib_wc_status status);
+#if IS_ENABLED(CONFIG_KUNIT)
 int dmaplane_op_check(const struct dmaplane_op *op, u64 mr_length,
 		      u32 mr_access);
 #endif
 int dmaplane_ep_verbs_init(struct dmaplane_ep *ep);
 void dmaplane_ep_verbs_free(struct dmaplane_ep *ep);
 void dmaplane_ep_signal(struct dmaplane_ep *ep);
+void dmaplane_ep_complete(struct dmaplane_ep *ep,
+			  const struct dmaplane_completion *c);
+int dmaplane_ep_post_wr(struct dmaplane_ep *ep, struct dmaplane_wr *wr);
+void dmaplane_wr_finish(struct dmaplane_ep *ep, struct dmaplane_wr *wr,
+			int status, enum ib_wc_status wc_status);
+
+/* rdma_ep.c: the module's endpoints, for debugfs */
+void dmaplane_eps_walk(void (*fn)(struct dmaplane_ep *ep, void *data),
+		       void *data);
 
 #endif /* _DMAPLANE_RDMA_H */

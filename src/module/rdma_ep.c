@@ -20,7 +20,9 @@
  * Handshake: both sides put a struct dmaplane_cm_hello in the CM's
  * private data (the connect request, the accept). A request without a
  * valid one is refused, so only dmaplane endpoints connect; each side
- * learns the other's queue depths. No address is in it.
+ * learns the other's queue depths, credit window and control QP (flow.c).
+ * The accepting side follows the connecting side's choice of flow
+ * control. No address is in it.
  */
 #include <linux/in.h>
 #include <linux/in6.h>
@@ -32,18 +34,29 @@
 #include <kunit/visibility.h>
 
 #include "rdma.h"
+#include "trace.h"
 
 #define DMAPLANE_CM_MAGIC	0x44504c4e	/* "DPLN" */
-#define DMAPLANE_CM_VERSION	1
+#define DMAPLANE_CM_VERSION	2
+#define DMAPLANE_CM_CREDITS	BIT(0)	/* hello flags: flow control on */
 
 /* The CM private data of a dmaplane connection, big-endian on the wire. */
 struct dmaplane_cm_hello {
 	__be32 magic;
 	u8 version;
-	u8 reserved[3];
+	u8 flags;
+	u8 reserved[2];
 	__be32 send_depth;
 	__be32 recv_depth;
+	__be32 credit_window;
+	__be32 ctrl_qpn;	/* 0 without flow control */
+	__be32 ctrl_psn;
 };
+
+/* Every endpoint of the module, for debugfs. */
+static LIST_HEAD(dmaplane_eps);
+static DEFINE_SPINLOCK(dmaplane_eps_lock);
+static atomic64_t dmaplane_ep_ids;
 
 static struct workqueue_struct *dmaplane_ep_wq;
 
@@ -114,6 +127,7 @@ void dmaplane_ep_quiesce(struct dmaplane_ep *ep)
 	spin_unlock_bh(&ep->post_lock);
 	if (drain && ep->cm_id && ep->cm_id->qp)
 		ib_drain_qp(ep->cm_id->qp);
+	dmaplane_flow_quiesce(ep);
 }
 
 /* The connection is up: operations may be posted. */
@@ -179,6 +193,10 @@ static void dmaplane_ep_teardown(struct dmaplane_ep *ep)
 
 	if (!id)
 		return;
+	spin_lock_bh(&ep->post_lock);
+	trace_dmaplane_teardown(ep->id, READ_ONCE(ep->error),
+				ep->send_busy + ep->recv_busy, ep->queued);
+	spin_unlock_bh(&ep->post_lock);
 	if (id->qp)
 		rdma_disconnect(id);
 	dmaplane_ep_quiesce(ep);
@@ -186,6 +204,7 @@ static void dmaplane_ep_teardown(struct dmaplane_ep *ep)
 	spin_lock(&ep->lock);
 	ep->cm_id = NULL;
 	spin_unlock(&ep->lock);
+	dmaplane_flow_destroy(ep);
 	if (id->qp)
 		rdma_destroy_qp(id);
 	if (ep->cq)
@@ -228,17 +247,43 @@ static struct dmaplane_ep *dmaplane_ep_alloc(const struct dmaplane_ep_create *p)
 	init_completion(&ep->local_done);
 	ep->local_cqe.done = dmaplane_ep_local_done;
 	ep->params = *p;
+	ep->credits_on = !(p->flags & DMAPLANE_EP_NO_CREDITS);
 	if (dmaplane_ep_verbs_init(ep)) {
 		kfree(ep);
 		return NULL;
 	}
+	ep->id = atomic64_inc_return(&dmaplane_ep_ids);
+	spin_lock(&dmaplane_eps_lock);
+	list_add_tail(&ep->all_node, &dmaplane_eps);
+	spin_unlock(&dmaplane_eps_lock);
 	atomic_inc(&dmaplane_stats.endpoints);
 	return ep;
 }
 
-/* The peer's hello in @conn: its depths, or -EPROTO if it is not one. */
-static int dmaplane_cm_hello_check(const struct rdma_conn_param *conn,
-				   u32 *send_depth, u32 *recv_depth)
+void dmaplane_eps_walk(void (*fn)(struct dmaplane_ep *ep, void *data),
+		       void *data)
+{
+	struct dmaplane_ep *ep;
+
+	spin_lock(&dmaplane_eps_lock);
+	list_for_each_entry(ep, &dmaplane_eps, all_node)
+		fn(ep, data);
+	spin_unlock(&dmaplane_eps_lock);
+}
+
+/* What a peer's hello says. */
+struct dmaplane_peer {
+	bool credits;
+	u32 send_depth;
+	u32 recv_depth;
+	u32 credit_window;
+	u32 ctrl_qpn;
+	u32 ctrl_psn;
+};
+
+/* The peer's hello in @conn, or -EPROTO if it is not one. */
+static int dmaplane_cm_hello_parse(const struct rdma_conn_param *conn,
+				   struct dmaplane_peer *peer)
 {
 	const struct dmaplane_cm_hello *h = conn->private_data;
 
@@ -248,8 +293,39 @@ static int dmaplane_cm_hello_check(const struct rdma_conn_param *conn,
 		atomic64_inc(&dmaplane_stats.handshakes_refused);
 		return -EPROTO;
 	}
-	*send_depth = be32_to_cpu(h->send_depth);
-	*recv_depth = be32_to_cpu(h->recv_depth);
+	peer->credits = h->flags & DMAPLANE_CM_CREDITS;
+	peer->send_depth = be32_to_cpu(h->send_depth);
+	peer->recv_depth = be32_to_cpu(h->recv_depth);
+	peer->credit_window = be32_to_cpu(h->credit_window);
+	peer->ctrl_qpn = be32_to_cpu(h->ctrl_qpn);
+	peer->ctrl_psn = be32_to_cpu(h->ctrl_psn);
+	return 0;
+}
+
+static void dmaplane_ep_set_peer(struct dmaplane_ep *ep,
+				 const struct dmaplane_peer *peer)
+{
+	ep->peer_send_depth = peer->send_depth;
+	ep->peer_recv_depth = peer->recv_depth;
+	ep->credits.peer_window = peer->credit_window;
+	ep->peer_ctrl_qpn = peer->ctrl_qpn;
+	ep->peer_ctrl_psn = peer->ctrl_psn;
+}
+
+/* The acceptor's hello, on the connecting side: it must agree on credits. */
+static int dmaplane_ep_take_accept(struct dmaplane_ep *ep,
+				   const struct rdma_conn_param *conn)
+{
+	struct dmaplane_peer peer;
+	int ret = dmaplane_cm_hello_parse(conn, &peer);
+
+	if (ret)
+		return ret;
+	if (peer.credits != ep->credits_on) {
+		atomic64_inc(&dmaplane_stats.handshakes_refused);
+		return -EPROTO;
+	}
+	dmaplane_ep_set_peer(ep, &peer);
 	return 0;
 }
 
@@ -263,18 +339,19 @@ static int dmaplane_ep_request(struct dmaplane_ep *listener,
 			       struct rdma_cm_id *id,
 			       const struct rdma_conn_param *conn)
 {
+	struct dmaplane_peer peer;
 	struct dmaplane_ep *child;
-	u32 send_depth, recv_depth;
 	int ret;
 
-	ret = dmaplane_cm_hello_check(conn, &send_depth, &recv_depth);
+	ret = dmaplane_cm_hello_parse(conn, &peer);
 	if (ret)
 		return ret;
 	child = dmaplane_ep_alloc(&listener->params);
 	if (!child)
 		return -ENOMEM;
-	child->peer_send_depth = send_depth;
-	child->peer_recv_depth = recv_depth;
+	/* It follows the connecting side's choice. */
+	child->credits_on = peer.credits;
+	dmaplane_ep_set_peer(child, &peer);
 	child->cm_id = id;
 	child->state = DMAPLANE_EP_CONNECTING;
 	id->context = child;
@@ -296,9 +373,7 @@ static int dmaplane_ep_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	case RDMA_CM_EVENT_ESTABLISHED:
 		/* The accepting side's hello comes with its accept. */
 		if (ep->active &&
-		    dmaplane_cm_hello_check(&ev->param.conn,
-					    &ep->peer_send_depth,
-					    &ep->peer_recv_depth)) {
+		    dmaplane_ep_take_accept(ep, &ev->param.conn)) {
 			dmaplane_ep_fail(ep, -EPROTO);
 			break;
 		}
@@ -371,7 +446,10 @@ static int dmaplane_ep_wait(struct dmaplane_ep *ep, u32 event, u32 ms)
 	return 0;
 }
 
-/* PD, CQ and RC QP on the device the cm id resolved to. op_lock held. */
+/*
+ * PD, CQ, RC QP and, with flow control, the control QP on the device the
+ * cm id resolved to. op_lock held.
+ */
 static int dmaplane_ep_create_qp(struct dmaplane_ep *ep)
 {
 	struct rdma_cm_id *id = ep->cm_id;
@@ -388,27 +466,31 @@ static int dmaplane_ep_create_qp(struct dmaplane_ep *ep)
 		.qp_type = IB_QPT_RC,
 	};
 	u32 max_wr = id->device->attrs.max_qp_wr;
+	u32 cqe = attr.cap.max_send_wr + attr.cap.max_recv_wr;
+	int ret;
 
 	if (attr.cap.max_send_wr > max_wr || attr.cap.max_recv_wr > max_wr)
 		return -EINVAL;
+	if (ep->credits_on)
+		cqe += DMAPLANE_CTRL_CQE;
 	ep->pd = ib_alloc_pd(id->device, 0);
 	if (IS_ERR(ep->pd)) {
-		int ret = PTR_ERR(ep->pd);
-
+		ret = PTR_ERR(ep->pd);
 		ep->pd = NULL;
 		return ret;
 	}
-	ep->cq = ib_alloc_cq(id->device, ep, attr.cap.max_send_wr +
-			     attr.cap.max_recv_wr, 0, IB_POLL_WORKQUEUE);
+	ep->cq = ib_alloc_cq(id->device, ep, cqe, 0, IB_POLL_WORKQUEUE);
 	if (IS_ERR(ep->cq)) {
-		int ret = PTR_ERR(ep->cq);
-
+		ret = PTR_ERR(ep->cq);
 		ep->cq = NULL;
 		return ret;
 	}
 	attr.send_cq = ep->cq;
 	attr.recv_cq = ep->cq;
-	return rdma_create_qp(id, ep->pd, &attr);
+	ret = rdma_create_qp(id, ep->pd, &attr);
+	if (!ret && ep->credits_on)
+		ret = dmaplane_flow_create(ep);
+	return ret;
 }
 
 /* Connection parameters, with @hello (the caller's) as private data. */
@@ -421,7 +503,13 @@ static void dmaplane_ep_conn_param(struct dmaplane_ep *ep,
 		.version = DMAPLANE_CM_VERSION,
 		.send_depth = cpu_to_be32(ep->params.send_depth),
 		.recv_depth = cpu_to_be32(ep->params.recv_depth),
+		.credit_window = cpu_to_be32(ep->params.credit_window),
 	};
+	if (ep->credits_on) {
+		hello->flags = DMAPLANE_CM_CREDITS;
+		hello->ctrl_qpn = cpu_to_be32(ep->ctrl_qp->qp_num);
+		hello->ctrl_psn = cpu_to_be32(ep->ctrl_psn);
+	}
 	memset(param, 0, sizeof(*param));
 	param->private_data = hello;
 	param->private_data_len = sizeof(*hello);
@@ -535,7 +623,7 @@ VISIBLE_IF_KUNIT int dmaplane_ep_check_params(struct dmaplane_ep_create *p)
 		p->retry_count = DMAPLANE_EP_RETRY_DEFAULT;
 	if (!p->rnr_retry_count)
 		p->rnr_retry_count = 7;
-	return 0;
+	return dmaplane_flow_check_params(p);
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_ep_check_params);
 
@@ -653,6 +741,8 @@ int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
 	}
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, RDMA_CM_EVENT_ESTABLISHED, ms);
+	if (!ret && ep->credits_on)
+		ret = dmaplane_flow_connect(ep);
 	if (!ret)
 		dmaplane_ep_go_live(ep);
 	else
@@ -694,6 +784,9 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms,
 					   child->params.ack_timeout);
 	if (!ret)
 		ret = dmaplane_ep_create_qp(child);
+	/* Its control QP receives before the peer can send. */
+	if (!ret && child->credits_on)
+		ret = dmaplane_flow_connect(child);
 	if (!ret) {
 		dmaplane_ep_conn_param(child, &param, &hello);
 		rdma_lock_handler(child->cm_id);
@@ -781,6 +874,18 @@ int dmaplane_ioc_ep_info(struct dmaplane_ctx *ctx, void *arg,
 	info->recv_depth = ep->params.recv_depth;
 	info->peer_send_depth = ep->peer_send_depth;
 	info->peer_recv_depth = ep->peer_recv_depth;
+	spin_lock_bh(&ep->post_lock);
+	if (ep->credits_on)
+		info->flags |= DMAPLANE_EP_INFO_CREDITS;
+	info->credit_window = ep->params.credit_window;
+	info->credits = dmaplane_credit_avail(&ep->credits);
+	info->peer_credits = ep->credits.granted - ep->credits.consumed;
+	info->queued = ep->queued;
+	info->inflight = ep->send_busy + ep->recv_busy - ep->ring_count;
+	info->stalls = ep->stalls;
+	info->stall_ns = ep->stall_ns;
+	info->id = ep->id;
+	spin_unlock_bh(&ep->post_lock);
 	if (ep->cm_id) {
 		if (ep->cm_id->device)
 			info->device_index = ep->cm_id->device->index;
@@ -810,6 +915,9 @@ static void dmaplane_ep_release(struct dmaplane_obj *obj)
 	while ((child = dmaplane_ep_dequeue(ep)))
 		dmaplane_ep_put(child);
 	dmaplane_ep_verbs_free(ep);
+	spin_lock(&dmaplane_eps_lock);
+	list_del(&ep->all_node);
+	spin_unlock(&dmaplane_eps_lock);
 	mutex_destroy(&ep->op_lock);
 	atomic_dec(&dmaplane_stats.endpoints);
 	kfree(ep);

@@ -16,10 +16,12 @@
 #include <linux/file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/ktime.h>
 #include <rdma/rdma_cm.h>
 #include <kunit/visibility.h>
 
 #include "rdma.h"
+#include "trace.h"
 
 static void dmaplane_wr_done(struct ib_cq *cq, struct ib_wc *wc);
 
@@ -36,6 +38,7 @@ int dmaplane_ep_verbs_init(struct dmaplane_ep *ep)
 	mutex_init(&ep->reap_lock);
 	INIT_LIST_HEAD(&ep->send_free);
 	INIT_LIST_HEAD(&ep->recv_free);
+	INIT_LIST_HEAD(&ep->credit_queue);
 	ep->wrs = kvcalloc(n, sizeof(*ep->wrs), GFP_KERNEL_ACCOUNT);
 	ep->ring = kvcalloc(n, sizeof(*ep->ring), GFP_KERNEL_ACCOUNT);
 	if (!ep->wrs || !ep->ring) {
@@ -48,11 +51,12 @@ int dmaplane_ep_verbs_init(struct dmaplane_ep *ep)
 
 		wr->ep = ep;
 		wr->cqe.done = dmaplane_wr_done;
-		list_add_tail(&wr->free_node, i < ep->params.send_depth ?
+		list_add_tail(&wr->node, i < ep->params.send_depth ?
 			      &ep->send_free : &ep->recv_free);
 	}
 	return 0;
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ep_verbs_init);
 
 void dmaplane_ep_verbs_free(struct dmaplane_ep *ep)
 {
@@ -62,6 +66,7 @@ void dmaplane_ep_verbs_free(struct dmaplane_ep *ep)
 	kvfree(ep->wrs);
 	kvfree(ep->ring);
 }
+EXPORT_SYMBOL_IF_KUNIT(dmaplane_ep_verbs_free);
 
 /* Wake the endpoint's waiters and its eventfd. */
 void dmaplane_ep_signal(struct dmaplane_ep *ep)
@@ -74,7 +79,7 @@ void dmaplane_ep_signal(struct dmaplane_ep *ep)
 }
 
 /* What a work completion's status means for the caller. */
-VISIBLE_IF_KUNIT int dmaplane_wc_errno(enum ib_wc_status status)
+int dmaplane_wc_errno(enum ib_wc_status status)
 {
 	switch (status) {
 	case IB_WC_SUCCESS:
@@ -100,8 +105,8 @@ VISIBLE_IF_KUNIT int dmaplane_wc_errno(enum ib_wc_status status)
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_wc_errno);
 
 /* Record a completion in the ring. post_lock held. */
-static void dmaplane_ep_complete(struct dmaplane_ep *ep,
-				 const struct dmaplane_completion *c)
+void dmaplane_ep_complete(struct dmaplane_ep *ep,
+			  const struct dmaplane_completion *c)
 {
 	u32 n = dmaplane_ep_slots(ep);
 
@@ -111,22 +116,79 @@ static void dmaplane_ep_complete(struct dmaplane_ep *ep,
 		eventfd_signal(ep->eventfd, 1);
 }
 
+static bool dmaplane_op_is_recv(const struct dmaplane_op *op)
+{
+	return op->opcode == DMAPLANE_OP_RECV;
+}
+
+/*
+ * @wr is done with completion @c: count it, queue @c for REAP and put
+ * the slot back on its free list (it stays busy until reaped). post_lock
+ * held.
+ */
+static void dmaplane_wr_retire(struct dmaplane_ep *ep, struct dmaplane_wr *wr,
+			       struct dmaplane_completion *c)
+{
+	u64 latency = 0;
+
+	if (c->status) {
+		c->bytes = 0;
+		ep->errors++;
+		atomic64_inc(&dmaplane_stats.op_errors);
+	} else {
+		ep->bytes += c->bytes;
+		atomic64_add(c->bytes, &dmaplane_stats.op_bytes);
+	}
+	ep->ops++;
+	/* A receive's wait is the peer's pace: only send-side latencies. */
+	if (!dmaplane_op_is_recv(&wr->op) &&
+	    wr->op.opcode != DMAPLANE_OP_NOOP && !c->status) {
+		latency = ktime_get_ns() - wr->submit_ns;
+		dmaplane_hist_add(&ep->latency, latency);
+	}
+	trace_dmaplane_complete(ep->id, c->cookie, c->opcode, c->status,
+				c->bytes, latency);
+	if (wr->mr) {
+		atomic_dec(&wr->mr->inflight);
+		wr->mr = NULL;
+	}
+	dmaplane_ep_complete(ep, c);
+	list_add_tail(&wr->node, dmaplane_op_is_recv(&wr->op) ?
+		      &ep->recv_free : &ep->send_free);
+}
+
+/* @wr ends without a work completion (@status). post_lock held. */
+void dmaplane_wr_finish(struct dmaplane_ep *ep, struct dmaplane_wr *wr,
+			int status, enum ib_wc_status wc_status)
+{
+	struct dmaplane_completion c = {
+		.cookie = wr->op.cookie,
+		.opcode = wr->op.opcode,
+		.status = status,
+		.wc_status = wc_status,
+		.bytes = wr->op.length,
+	};
+
+	dmaplane_wr_retire(ep, wr, &c);
+}
+
 static void dmaplane_wr_done(struct ib_cq *cq, struct ib_wc *wc)
 {
 	struct dmaplane_wr *wr = container_of(wc->wr_cqe, struct dmaplane_wr,
 					      cqe);
 	struct dmaplane_ep *ep = wr->ep;
 	struct dmaplane_completion c = {
-		.cookie = wr->cookie,
-		.opcode = wr->opcode,
+		.cookie = wr->op.cookie,
+		.opcode = wr->op.opcode,
 		.status = dmaplane_wc_errno(wc->status),
 		.wc_status = wc->status,
-		.bytes = wr->length,
+		.bytes = wr->op.length,
 	};
-	bool fatal;
+	bool recv = dmaplane_op_is_recv(&wr->op);
+	bool fatal = c.status && c.status != -ECANCELED;
 
 	/* A failed completion's other fields are not defined. */
-	if (wr->opcode == DMAPLANE_OP_RECV && wc->status == IB_WC_SUCCESS) {
+	if (recv && !c.status) {
 		c.bytes = wc->byte_len;
 		if (wc->wc_flags & IB_WC_WITH_IMM) {
 			c.imm = be32_to_cpu(wc->ex.imm_data);
@@ -135,27 +197,18 @@ static void dmaplane_wr_done(struct ib_cq *cq, struct ib_wc *wc)
 		if (wc->opcode == IB_WC_RECV_RDMA_WITH_IMM)
 			c.flags |= DMAPLANE_COMP_WRITE_IMM;
 	}
-	if (c.status) {
-		c.bytes = 0;
-		atomic64_inc(&dmaplane_stats.op_errors);
-	} else {
-		atomic64_add(c.bytes, &dmaplane_stats.op_bytes);
-	}
-	if (wr->mr) {
-		if (wr->opcode == DMAPLANE_OP_RECV ||
-		    wr->opcode == DMAPLANE_OP_READ)
-			dmaplane_mr_sync(wr->mr, wr->offset, wr->length, true);
-		atomic_dec(&wr->mr->inflight);
-		wr->mr = NULL;
-	}
-	fatal = c.status && c.status != -ECANCELED;
+	if (wr->mr && (recv || wr->op.opcode == DMAPLANE_OP_READ))
+		dmaplane_mr_sync(wr->mr, wr->op.offset, wr->op.length, true);
 	spin_lock_bh(&ep->post_lock);
 	/* A reaper sees the failure and its completion together. */
 	if (fatal)
 		dmaplane_ep_set_error(ep, c.status);
-	dmaplane_ep_complete(ep, &c);
-	list_add_tail(&wr->free_node, wr->opcode == DMAPLANE_OP_RECV ?
-		      &ep->recv_free : &ep->send_free);
+	dmaplane_wr_retire(ep, wr, &c);
+	if (recv && !c.status) {
+		/* The peer used a receive: maybe a grant is due. */
+		ep->credits.consumed++;
+		dmaplane_flow_kick(ep);
+	}
 	spin_unlock_bh(&ep->post_lock);
 	wake_up_all(&ep->wq);
 	/* The QP is in error: end the connection so the peer learns. */
@@ -215,10 +268,26 @@ static struct dmaplane_wr *dmaplane_ep_take_slot(struct dmaplane_ep *ep,
 
 	if (*busy >= depth || list_empty(free))
 		return ERR_PTR(-EAGAIN);
-	wr = list_first_entry(free, struct dmaplane_wr, free_node);
-	list_del(&wr->free_node);
+	wr = list_first_entry(free, struct dmaplane_wr, node);
+	list_del(&wr->node);
 	(*busy)++;
 	return wr;
+}
+
+/* Undo dmaplane_ep_take_slot() for an operation that did not go out. */
+static void dmaplane_ep_give_back_slot(struct dmaplane_ep *ep,
+				       struct dmaplane_wr *wr)
+{
+	bool recv = dmaplane_op_is_recv(&wr->op);
+
+	if (wr->mr)
+		atomic_dec(&wr->mr->inflight);
+	wr->mr = NULL;
+	list_add(&wr->node, recv ? &ep->recv_free : &ep->send_free);
+	if (recv)
+		ep->recv_busy--;
+	else
+		ep->send_busy--;
 }
 
 static const enum ib_wr_opcode dmaplane_ib_opcode[] = {
@@ -228,10 +297,10 @@ static const enum ib_wr_opcode dmaplane_ib_opcode[] = {
 	[DMAPLANE_OP_READ] = IB_WR_RDMA_READ,
 };
 
-/* Build and post @op's work request in @wr. post_lock held. */
-static int dmaplane_ep_post_wr(struct dmaplane_ep *ep, struct dmaplane_wr *wr,
-			       const struct dmaplane_op *op)
+/* Build and post @wr's work request. post_lock held. */
+int dmaplane_ep_post_wr(struct dmaplane_ep *ep, struct dmaplane_wr *wr)
 {
+	const struct dmaplane_op *op = &wr->op;
 	struct ib_sge sge = {
 		.addr = op->offset,	/* zero-based: offset in the MR */
 		.length = op->length,
@@ -255,7 +324,7 @@ static int dmaplane_ep_post_wr(struct dmaplane_ep *ep, struct dmaplane_wr *wr,
 	};
 	struct ib_qp *qp = ep->cm_id->qp;
 
-	if (op->opcode == DMAPLANE_OP_RECV)
+	if (dmaplane_op_is_recv(op))
 		return ib_post_recv(qp, &rwr, NULL);
 	if (op->opcode == DMAPLANE_OP_WRITE_IMM)
 		rdma.wr.ex.imm_data = cpu_to_be32(op->imm);
@@ -264,9 +333,9 @@ static int dmaplane_ep_post_wr(struct dmaplane_ep *ep, struct dmaplane_wr *wr,
 
 /* Post one operation; @mr is its looked-up MR or NULL. */
 static int dmaplane_ep_post_one(struct dmaplane_ep *ep, struct dmaplane_mr *mr,
-				const struct dmaplane_op *op)
+				const struct dmaplane_op *op, bool nowait)
 {
-	bool recv = op->opcode == DMAPLANE_OP_RECV;
+	bool recv = dmaplane_op_is_recv(op);
 	struct dmaplane_wr *wr;
 	int ret;
 
@@ -284,37 +353,34 @@ static int dmaplane_ep_post_one(struct dmaplane_ep *ep, struct dmaplane_mr *mr,
 		ret = PTR_ERR(wr);
 		goto out;
 	}
-	wr->cookie = op->cookie;
-	wr->opcode = op->opcode;
-	wr->length = op->length;
-	wr->offset = op->offset;
+	wr->op = *op;
+	wr->submit_ns = ktime_get_ns();
 	if (op->opcode == DMAPLANE_OP_NOOP) {
-		struct dmaplane_completion c = {
-			.cookie = op->cookie,
-			.opcode = DMAPLANE_OP_NOOP,
-		};
-
-		dmaplane_ep_complete(ep, &c);
-		list_add_tail(&wr->free_node, &ep->send_free);
+		dmaplane_wr_finish(ep, wr, 0, IB_WC_SUCCESS);
 		ret = 0;
 		goto out;
 	}
 	wr->mr = mr;
 	if (mr)
 		atomic_inc(&mr->inflight);
-	ret = dmaplane_ep_post_wr(ep, wr, op);
+	ret = 0;
+	if (!recv && ep->credits_on)
+		ret = dmaplane_flow_admit(ep, wr, nowait);
+	trace_dmaplane_submit(ep->id, op->cookie, op->opcode, op->length,
+			      ret > 0);
+	if (ret > 0) {
+		ret = 0;	/* queued: it goes out with its credit */
+		goto out;
+	}
+	if (!ret)
+		ret = dmaplane_ep_post_wr(ep, wr);
 	if (ret) {
-		if (mr)
-			atomic_dec(&mr->inflight);
-		wr->mr = NULL;
-		list_add(&wr->free_node, recv ? &ep->recv_free : &ep->send_free);
-		if (recv)
-			ep->recv_busy--;
-		else
-			ep->send_busy--;
+		dmaplane_ep_give_back_slot(ep, wr);
 		/* The provider's "queue full" is ours. */
 		if (ret == -ENOMEM)
 			ret = -EAGAIN;
+	} else if (recv) {
+		ep->credits.posted++;
 	}
 out:
 	spin_unlock_bh(&ep->post_lock);
@@ -325,7 +391,7 @@ out:
 
 /* Validate @op against this file's objects and post it. */
 static int dmaplane_ep_submit(struct dmaplane_ctx *ctx, struct dmaplane_ep *ep,
-			      const struct dmaplane_op *op)
+			      const struct dmaplane_op *op, bool nowait)
 {
 	struct dmaplane_mr *mr = NULL;
 	int ret;
@@ -341,7 +407,7 @@ static int dmaplane_ep_submit(struct dmaplane_ctx *ctx, struct dmaplane_ep *ep,
 	}
 	ret = dmaplane_op_check(op, mr ? mr->length : 0, mr ? mr->access : 0);
 	if (!ret)
-		ret = dmaplane_ep_post_one(ep, mr, op);
+		ret = dmaplane_ep_post_one(ep, mr, op, nowait);
 out:
 	if (mr)
 		dmaplane_mr_put(mr);
@@ -370,9 +436,16 @@ int dmaplane_ioc_post(struct dmaplane_ctx *ctx, void *arg,
 			ret = -EFAULT;
 			break;
 		}
-		ret = dmaplane_ep_submit(ctx, ep, &op);
+		ret = dmaplane_ep_submit(ctx, ep, &op,
+					 req->flags & DMAPLANE_POST_NOWAIT);
 		if (ret)
 			break;
+	}
+	/* One grant for the batch's receives, if one is due. */
+	if (i && ep->credits_on) {
+		spin_lock_bh(&ep->post_lock);
+		dmaplane_flow_kick(ep);
+		spin_unlock_bh(&ep->post_lock);
 	}
 	dmaplane_ep_put(ep);
 	req->posted = i;

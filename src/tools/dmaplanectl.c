@@ -16,6 +16,15 @@
  *                          [--depths D,D,...] [--time-ms T] [--iterations N]
  *                          [--ref-bw MBPS@SIZE] [--ref-lat US@SIZE] [--json]
  *   dmaplanectl submit-bench [--iterations N] [--json]
+ *   dmaplanectl stream --serve [--addr IP] [--port N] [--size MAX]
+ *                      [--recv-depth N] [--slow-us U] [--connections N]
+ *                      [--window W] [--no-credits] [--json]
+ *   dmaplanectl stream --addr IP [--port N] [--duration S] [--size S] [--qd N]
+ *                      [--window W] [--no-credits] [--json]
+ *   dmaplanectl stream --addr IP [--port N] --sweep [--qds Q,Q,...]
+ *                      [--sizes S,S,...] [--duration S] [--json]
+ *   dmaplanectl stats [--json]
+ *   dmaplanectl top [--interval-ms N] [--count N]
  *
  * Sizes take K, M or G suffixes (powers of two). --json-out FILE makes a
  * benchmark print its table and write its JSON to FILE from the same run.
@@ -23,6 +32,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +61,15 @@ static void usage(FILE *out)
 		"                              [--ref-bw MBPS@SIZE] [--ref-lat US@SIZE] [--json]\n"
 		"          (no --port: loopback in this guest; --serve: a window for a peer)\n"
 		"       dmaplanectl submit-bench [--iterations N] [--json]\n"
+		"       dmaplanectl stream --serve [--addr IP] [--port N] [--size MAX]\n"
+		"                          [--recv-depth N] [--slow-us U] [--connections N]\n"
+		"                          [--window W] [--no-credits] [--json]\n"
+		"       dmaplanectl stream --addr IP [--port N] [--duration S] [--size S]\n"
+		"                          [--qd N] [--window W] [--no-credits] [--json]\n"
+		"       dmaplanectl stream --addr IP [--port N] --sweep [--qds Q,Q,...]\n"
+		"                          [--sizes S,S,...] [--duration S] [--json]\n"
+		"       dmaplanectl stats [--json]\n"
+		"       dmaplanectl top [--interval-ms N] [--count N]\n"
 		"sizes take K, M or G suffixes; benchmarks take --json-out FILE\n"
 		"(the table on stdout and the JSON in FILE, from one run)\n");
 }
@@ -582,12 +601,34 @@ uint64_t parse_size(const char *arg)
 	return (uint64_t)v << shift;
 }
 
-static int parse_u32(const char *arg, const char *name, uint32_t *out)
+int parse_list(const char *s, bool size, uint64_t max, uint64_t *out, int n)
+{
+	char *list = strdup(s), *tok, *save, *end;
+	int i = 0;
+
+	if (!list)
+		return -ENOMEM;
+	for (tok = strtok_r(list, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v = size ? parse_size(tok) : strtoull(tok, &end, 0);
+
+		if (i == n || !v || v > max || (!size && *end)) {
+			i = -EINVAL;
+			break;
+		}
+		out[i++] = v;
+	}
+	free(list);
+	return i ? i : -EINVAL;
+}
+
+static int parse_u32(const char *arg, const char *name, uint32_t min,
+		     uint32_t *out)
 {
 	char *end;
 	unsigned long v = strtoul(arg, &end, 0);
 
-	if (*end || end == arg || v == 0 || v > UINT32_MAX) {
+	if (*end || end == arg || v < min || v > UINT32_MAX) {
 		fprintf(stderr, "dmaplanectl: bad %s '%s'\n", name, arg);
 		return -1;
 	}
@@ -608,78 +649,222 @@ static int parse_reference(const char *arg, double *fig, uint64_t *size)
 	return *size ? 0 : -1;
 }
 
+/* Options that set one field of struct options. */
+enum opt_kind {
+	OPT_FLAG,	/* int, set to 1 */
+	OPT_U32,	/* uint32_t, 1 .. UINT32_MAX */
+	OPT_U32_ZERO,	/* uint32_t, 0 .. UINT32_MAX */
+	OPT_SIZE,	/* uint64_t, parse_size() */
+	OPT_STR,	/* const char * */
+};
+
+#define OPT(_name, _kind, _field) \
+	{ _name, _kind, offsetof(struct options, _field) }
+
+static const struct opt_spec {
+	const char *name;
+	enum opt_kind kind;
+	size_t off;
+} opt_specs[] = {
+	OPT("--json", OPT_FLAG, json),
+	OPT("--serve", OPT_FLAG, serve),
+	OPT("--sweep", OPT_FLAG, sweep),
+	OPT("--no-credits", OPT_FLAG, no_credits),
+	OPT("--size", OPT_SIZE, size),
+	OPT("--sizes", OPT_STR, sizes),
+	OPT("--depths", OPT_STR, depths),
+	OPT("--qds", OPT_STR, qds),
+	OPT("--json-out", OPT_STR, json_out),
+	OPT("--addr", OPT_STR, addr),
+	OPT("--passes", OPT_U32, passes),
+	OPT("--time-ms", OPT_U32, time_ms),
+	OPT("--duration", OPT_U32, duration_s),
+	OPT("--qd", OPT_U32, qd),
+	OPT("--recv-depth", OPT_U32, recv_depth),
+	OPT("--slow-us", OPT_U32, slow_us),
+	OPT("--connections", OPT_U32, connections),
+	OPT("--window", OPT_U32, window),
+	OPT("--interval-ms", OPT_U32, interval_ms),
+	OPT("--count", OPT_U32_ZERO, count),
+};
+
+static const struct opt_spec *opt_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(opt_specs) / sizeof(opt_specs[0]); i++)
+		if (!strcmp(opt_specs[i].name, name))
+			return &opt_specs[i];
+	return NULL;
+}
+
+static int opt_set(const struct opt_spec *spec, const char *val,
+		   struct options *o)
+{
+	void *field = (char *)o + spec->off;
+
+	switch (spec->kind) {
+	case OPT_FLAG:
+		*(int *)field = 1;
+		return 0;
+	case OPT_U32:
+	case OPT_U32_ZERO:
+		return parse_u32(val, spec->name, spec->kind == OPT_U32,
+				 field);
+	case OPT_SIZE:
+		*(uint64_t *)field = parse_size(val);
+		return *(uint64_t *)field ? 0 : -1;
+	case OPT_STR:
+		*(const char **)field = val;
+		return 0;
+	}
+	return -1;
+}
+
+/* Options with a value that is not just one field. */
+static int opt_special(const char *opt, const char *val, struct options *o)
+{
+	uint32_t v;
+
+	if (!strcmp(opt, "--iterations")) {
+		if (parse_u32(val, opt, 1, &v))
+			return -1;
+		o->iterations = v;
+	} else if (!strcmp(opt, "--ref-bw")) {
+		return parse_reference(val, &o->ref_bw, &o->ref_bw_size);
+	} else if (!strcmp(opt, "--ref-lat")) {
+		return parse_reference(val, &o->ref_lat, &o->ref_lat_size);
+	} else if (!strcmp(opt, "--port")) {
+		return parse_u32(val, opt, 1, &o->port) || o->port > 65535 ?
+		       -1 : 0;
+	} else if (!strcmp(opt, "--op")) {
+		for (o->op = 0; o->op < DMAPLANE_BENCH_NR_OPS; o->op++)
+			if (!strcmp(val, bench_ops[o->op]))
+				return 0;
+		return -1;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	for (int i = 2; i < argc; i++) {
-		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-		uint32_t v;
+		const struct opt_spec *spec = opt_find(argv[i]);
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(opt, "--json")) {
-			o->json = 1;
-			continue;
-		}
-		if (!strcmp(opt, "--serve")) {
-			o->serve = 1;
+		if (spec && spec->kind == OPT_FLAG) {
+			opt_set(spec, NULL, o);
 			continue;
 		}
 		if (!val)
 			return -1;
 		i++;
-		if (!strcmp(opt, "--iterations")) {
-			if (parse_u32(val, opt, &v))
-				return -1;
-			o->iterations = v;
-		} else if (!strcmp(opt, "--size")) {
-			o->size = parse_size(val);
-			if (!o->size)
-				return -1;
-		} else if (!strcmp(opt, "--sizes")) {
-			o->sizes = val;
-		} else if (!strcmp(opt, "--depths")) {
-			o->depths = val;
-		} else if (!strcmp(opt, "--ref-bw")) {
-			if (parse_reference(val, &o->ref_bw, &o->ref_bw_size))
-				return -1;
-		} else if (!strcmp(opt, "--ref-lat")) {
-			if (parse_reference(val, &o->ref_lat, &o->ref_lat_size))
-				return -1;
-		} else if (!strcmp(opt, "--json-out")) {
-			o->json_out = val;
-		} else if (!strcmp(opt, "--addr")) {
-			o->addr = val;
-		} else if (!strcmp(opt, "--port")) {
-			if (parse_u32(val, opt, &o->port) || o->port > 65535)
-				return -1;
-		} else if (!strcmp(opt, "--passes")) {
-			if (parse_u32(val, opt, &o->passes))
-				return -1;
-		} else if (!strcmp(opt, "--time-ms")) {
-			if (parse_u32(val, opt, &o->time_ms))
-				return -1;
-		} else if (!strcmp(opt, "--op")) {
-			for (o->op = 0; o->op < DMAPLANE_BENCH_NR_OPS; o->op++)
-				if (!strcmp(val, bench_ops[o->op]))
-					break;
-			if (o->op == DMAPLANE_BENCH_NR_OPS)
-				return -1;
-		} else {
+		if (spec ? opt_set(spec, val, o) : opt_special(argv[i - 1], val, o))
 			return -1;
-		}
 	}
 	return 0;
+}
+
+/* stream's defaults: 1 MiB messages, 16 in flight, 10 s (3 s a sweep cell). */
+static void stream_defaults(struct options *o)
+{
+	if (!o->size)
+		o->size = 1ULL << 20;
+	if (!o->qd)
+		o->qd = 16;
+	if (!o->qds)
+		o->qds = "1,4,16,64";
+	if (!o->sizes)
+		o->sizes = "4K,64K,1M";
+	if (!o->duration_s)
+		o->duration_s = o->sweep ? 3 : 10;
+	if (!o->recv_depth)
+		o->recv_depth = 64;
+	if (!o->connections)
+		o->connections = 1;
+}
+
+/* Commands that read debugfs only: no device file, module may be absent. */
+static int run_debugfs_cmd(const char *cmd, struct options *o, int *ret)
+{
+	if (!strcmp(cmd, "stats")) {
+		*ret = cmd_stats(o);
+	} else if (!strcmp(cmd, "top")) {
+		if (!o->interval_ms)
+			o->interval_ms = 1000;
+		*ret = cmd_top(o);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* Commands that work on /dev/dmaplane. */
+static int run_device_cmd(const char *cmd, struct options *o)
+{
+	int fd = dmaplane_open(), ret;
+
+	if (fd < 0)
+		return fail(DMAPLANE_DEV_PATH, fd);
+	if (!strcmp(cmd, "info")) {
+		ret = cmd_info(fd, o->json);
+	} else if (!strcmp(cmd, "topo")) {
+		ret = cmd_topo(fd, o->json);
+	} else if (!strcmp(cmd, "buffers")) {
+		ret = cmd_buffers(o->json);
+	} else if (!strcmp(cmd, "rdma")) {
+		ret = cmd_rdma(fd, o->json);
+	} else if (!strcmp(cmd, "rdma-listen")) {
+		ret = cmd_rdma_listen(fd, o);
+	} else if (!strcmp(cmd, "rdma-connect")) {
+		ret = cmd_rdma_connect(fd, o);
+	} else if (!strcmp(cmd, "echo-bench")) {
+		if (!o->iterations)
+			o->iterations = 100000;
+		ret = cmd_echo_bench(fd, o);
+	} else if (!strcmp(cmd, "numa-bench")) {
+		if (!o->size)
+			o->size = 64ULL << 20;
+		ret = cmd_numa_bench(fd, o);
+	} else if (!strcmp(cmd, "huge-bench")) {
+		if (!o->iterations)
+			o->iterations = 5;
+		if (!o->sizes)
+			o->sizes = "16M,64M,256M,1G";
+		ret = cmd_huge_bench(fd, o);
+	} else if (!strcmp(cmd, "rdma-bench")) {
+		if (!o->iterations)
+			o->iterations = 1000;
+		if (!o->sizes)
+			o->sizes = "4K,64K,1M,4M";
+		if (!o->depths)
+			o->depths = "1,8,64";
+		ret = cmd_rdma_bench(fd, o);
+	} else if (!strcmp(cmd, "submit-bench")) {
+		if (!o->iterations)
+			o->iterations = 64000;
+		ret = cmd_submit_bench(fd, o);
+	} else if (!strcmp(cmd, "stream")) {
+		stream_defaults(o);
+		ret = cmd_stream(fd, o);
+	} else {
+		usage(stderr);
+		ret = 2;
+	}
+	close(fd);
+	return ret;
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = {
 		.iterations = 0,
-		.size = 64ULL << 20,
 		.op = DMAPLANE_BENCH_COPY,
 		.passes = 5,
 		.time_ms = 2000,
 	};
 	const char *cmd;
-	int fd, ret;
+	int ret;
 
 	if (argc < 2) {
 		usage(stderr);
@@ -703,50 +888,8 @@ int main(int argc, char **argv)
 			return fail(o.json_out, -errno);
 	}
 
-	fd = dmaplane_open();
-	if (fd < 0)
-		return fail(DMAPLANE_DEV_PATH, fd);
-	if (!strcmp(cmd, "info")) {
-		ret = cmd_info(fd, o.json);
-	} else if (!strcmp(cmd, "topo")) {
-		ret = cmd_topo(fd, o.json);
-	} else if (!strcmp(cmd, "buffers")) {
-		ret = cmd_buffers(o.json);
-	} else if (!strcmp(cmd, "rdma")) {
-		ret = cmd_rdma(fd, o.json);
-	} else if (!strcmp(cmd, "rdma-listen")) {
-		ret = cmd_rdma_listen(fd, &o);
-	} else if (!strcmp(cmd, "rdma-connect")) {
-		ret = cmd_rdma_connect(fd, &o);
-	} else if (!strcmp(cmd, "echo-bench")) {
-		if (!o.iterations)
-			o.iterations = 100000;
-		ret = cmd_echo_bench(fd, &o);
-	} else if (!strcmp(cmd, "numa-bench")) {
-		ret = cmd_numa_bench(fd, &o);
-	} else if (!strcmp(cmd, "huge-bench")) {
-		if (!o.iterations)
-			o.iterations = 5;
-		if (!o.sizes)
-			o.sizes = "16M,64M,256M,1G";
-		ret = cmd_huge_bench(fd, &o);
-	} else if (!strcmp(cmd, "rdma-bench")) {
-		if (!o.iterations)
-			o.iterations = 1000;
-		if (!o.sizes)
-			o.sizes = "4K,64K,1M,4M";
-		if (!o.depths)
-			o.depths = "1,8,64";
-		ret = cmd_rdma_bench(fd, &o);
-	} else if (!strcmp(cmd, "submit-bench")) {
-		if (!o.iterations)
-			o.iterations = 64000;
-		ret = cmd_submit_bench(fd, &o);
-	} else {
-		usage(stderr);
-		ret = 2;
-	}
-	close(fd);
+	if (!run_debugfs_cmd(cmd, &o, &ret))
+		ret = run_device_cmd(cmd, &o);
 	if (o.js && o.js != stdout && fclose(o.js))
 		ret = fail(o.json_out, -errno);
 	return ret;

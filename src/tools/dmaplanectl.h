@@ -3,6 +3,7 @@
 #ifndef DMAPLANECTL_H
 #define DMAPLANECTL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -22,6 +23,19 @@ struct options {
 	uint64_t ref_bw_size;
 	double ref_lat;		/* rdma-bench: reference latency, us */
 	uint64_t ref_lat_size;
+	/* stream */
+	int sweep;		/* every (qd, size) cell of --qds x --sizes */
+	int no_credits;		/* DMAPLANE_EP_NO_CREDITS */
+	uint32_t duration_s;	/* of the run, or of each sweep cell */
+	uint32_t qd;		/* SENDs kept in flight */
+	const char *qds;
+	uint32_t recv_depth;	/* receiver: RECVs kept posted */
+	uint32_t slow_us;	/* receiver: sleep between reaps */
+	uint32_t connections;	/* receiver: serve this many, one by one */
+	uint32_t window;	/* credit_window, 0 = the endpoint's default */
+	/* top */
+	uint32_t interval_ms;
+	uint32_t count;		/* refreshes, 0 = until interrupted */
 	/*
 	 * Where a benchmark writes: the table (stdout unless --json) and the
 	 * JSON (stdout with --json, or the --json-out file), both from one run.
@@ -36,9 +50,21 @@ int fail(const char *what, int ret);
 double now_ns(void);
 /* A size with an optional K/M/G suffix; 0 when it is not one. */
 uint64_t parse_size(const char *arg);
+/*
+ * A comma list of sizes (@size: K/M/G suffixes) or counts, each 1..@max,
+ * into @out (room for @n); how many, or -EINVAL / -ENOMEM.
+ */
+int parse_list(const char *s, bool size, uint64_t max, uint64_t *out, int n);
 
 /* rdma_bench.c */
 int cmd_rdma_bench(int fd, const struct options *o);
 int cmd_submit_bench(int fd, const struct options *o);
+
+/* stream.c */
+int cmd_stream(int fd, const struct options *o);
+
+/* stats.c: debugfs only, no device file needed */
+int cmd_stats(const struct options *o);
+int cmd_top(const struct options *o);
 
 #endif /* DMAPLANECTL_H */

@@ -348,32 +348,11 @@ static int run_latency(struct bench *b, uint64_t size, uint32_t max,
 	return ret;
 }
 
-/* Parse a comma list of sizes (@size true) or counts into @out. */
-static int parse_list(const char *s, bool size, uint64_t *out, int max)
-{
-	char *list = strdup(s), *tok, *save;
-	int n = 0;
-
-	if (!list)
-		return -ENOMEM;
-	for (tok = strtok_r(list, ",", &save); tok && n < max;
-	     tok = strtok_r(NULL, ",", &save)) {
-		out[n] = size ? parse_size(tok) : strtoull(tok, NULL, 0);
-		if (!out[n] || out[n] > (size ? WINDOW_BYTES : 4096)) {
-			n = -EINVAL;
-			break;
-		}
-		n++;
-	}
-	free(list);
-	return n;
-}
-
 static int run_matrix(struct bench *b, const struct options *o)
 {
 	uint64_t sizes[16], depths[16];
-	int ns = parse_list(o->sizes, true, sizes, 16);
-	int nd = parse_list(o->depths, false, depths, 16);
+	int ns = parse_list(o->sizes, true, WINDOW_BYTES, sizes, 16);
+	int nd = parse_list(o->depths, false, 4096, depths, 16);
 	struct tput t[16][16];
 	struct lat l[16];
 	int ret = 0;

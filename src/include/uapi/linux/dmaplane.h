@@ -26,7 +26,7 @@
 #include <linux/types.h>
 
 #define DMAPLANE_DEVICE_NAME	"dmaplane"
-#define DMAPLANE_UAPI_VERSION	4
+#define DMAPLANE_UAPI_VERSION	5
 #define DMAPLANE_IOC_MAGIC	0xD7
 
 /* Capability bits reported by DMAPLANE_IOC_GET_INFO. */
@@ -42,6 +42,7 @@
 #define DMAPLANE_CAP_RDMA_DEVICES	_BITULL(9) /* RDMA_DEVICES */
 #define DMAPLANE_CAP_ENDPOINTS		_BITULL(10) /* ENDPOINT_* (rdma_cm, RC) */
 #define DMAPLANE_CAP_VERBS		_BITULL(11) /* uapi 4: MR_*, POST, REAP, ENDPOINT_EVENTFD */
+#define DMAPLANE_CAP_CREDITS		_BITULL(12) /* uapi 5: flow control (credits) */
 
 #define DMAPLANE_VERSION_LEN	32
 
@@ -542,7 +543,7 @@ enum dmaplane_ep_state {
 /**
  * struct dmaplane_ep_create - DMAPLANE_IOC_ENDPOINT_CREATE: an RC endpoint
  * (rdma_cm id; PD, CQ and QP once it is connected) owned by this file.
- * @flags:	in: must be 0
+ * @flags:	in: DMAPLANE_EP_NO_CREDITS or 0
  * @handle:	out: endpoint handle
  * @send_depth: in: send queue depth, 0 = DMAPLANE_EP_DEPTH_DEFAULT,
  *		at most DMAPLANE_EP_DEPTH_MAX (and the device's max_qp_wr)
@@ -559,6 +560,21 @@ enum dmaplane_ep_state {
  *		packet lifetime: 2^19, about 2.1 s, on RoCE). A dead peer is
  *		reported after about (retry_count + 1) of these.
  * @reserved:	must be 0
+ * @credit_window: in: flow control: the most receives this endpoint
+ *		grants its peer at once, 1..@recv_depth (0 = @recv_depth)
+ * @credit_low:	in: grant at once when the peer has this many credits
+ *		or fewer left, < @credit_window (0 = @credit_window / 4)
+ * @credit_high: in: otherwise grant once this many receives wait to be
+ *		granted, 1..@credit_window (0 = half the window, at least 1)
+ * @reserved2:	must be 0
+ *
+ * Flow control (default): the receiving side grants its peer one credit
+ * per posted RECV; SEND and WRITE_IMM each take one, so a sender never
+ * reaches an empty receive queue (no receiver-not-ready retries) and no
+ * completion is lost. Grants travel on a control queue pair of the
+ * connection's own. DMAPLANE_EP_NO_CREDITS turns it off: for tests that
+ * show what happens without it, and for peers that budget receives
+ * themselves. Both sides of a connection must agree (else -EPROTO).
  */
 struct dmaplane_ep_create {
 	__u32 flags;
@@ -570,12 +586,19 @@ struct dmaplane_ep_create {
 	__u8 rnr_retry_count;
 	__u8 ack_timeout;	/* uapi 4 */
 	__u8 reserved;
+	/* uapi 5 */
+	__u32 credit_window;
+	__u32 credit_low;
+	__u32 credit_high;
+	__u32 reserved2;
 };
 
 #define DMAPLANE_EP_RETRY_DEFAULT	6
 #define DMAPLANE_EP_ACK_TIMEOUT_MAX	31
 
-#define DMAPLANE_EP_CREATE_VALID_FLAGS	0U
+/* struct dmaplane_ep_create.flags */
+#define DMAPLANE_EP_NO_CREDITS		_BITUL(0) /* uapi 5: no flow control */
+#define DMAPLANE_EP_CREATE_VALID_FLAGS	DMAPLANE_EP_NO_CREDITS
 
 /**
  * struct dmaplane_ep_listen - DMAPLANE_IOC_ENDPOINT_LISTEN
@@ -645,6 +668,16 @@ struct dmaplane_ep_accept {
  * @local, @peer: out: addresses (zero until known)
  * @peer_send_depth, @peer_recv_depth: out: the peer's queue depths, from
  *		its connection handshake (0 until connected)
+ * @flags:	out: DMAPLANE_EP_INFO_CREDITS when flow control is on
+ * @credit_window: out: the most credits granted to the peer at once
+ * @credits:	out: credits the peer granted this endpoint, not used yet
+ * @peer_credits: out: credits granted to the peer, not used yet
+ * @queued:	out: operations waiting for a credit
+ * @inflight:	out: operations posted and not completed yet (queued too)
+ * @stalls:	out: times an operation found no credit
+ * @stall_ns:	out: how long those stalls lasted, in all
+ * @id:		out: the endpoint's module-wide id, as debugfs "endpoints"
+ *		and the dmaplane tracepoints name it
  */
 struct dmaplane_ep_info {
 	__u32 handle;
@@ -660,7 +693,20 @@ struct dmaplane_ep_info {
 	/* uapi 4 */
 	__u32 peer_send_depth;
 	__u32 peer_recv_depth;
+	/* uapi 5 */
+	__u32 flags;
+	__u32 credit_window;
+	__u32 credits;
+	__u32 peer_credits;
+	__u32 queued;
+	__u32 inflight;
+	__u64 stalls;
+	__u64 stall_ns;
+	__u64 id;
 };
+
+/* struct dmaplane_ep_info.flags */
+#define DMAPLANE_EP_INFO_CREDITS	_BITUL(0)
 
 /* Access an MR grants (MR_REG). Remote write needs local write too. */
 #define DMAPLANE_MR_LOCAL_WRITE		_BITUL(0) /* RECV and READ land in it */
@@ -757,8 +803,14 @@ struct dmaplane_op {
  * @ops:	in: user pointer to @count struct dmaplane_op
  * @posted:	out: how many were posted, in order
  * @error:	out: 0 when all were; else why ops[@posted] was not
- * @flags:	in: must be 0
+ * @flags:	in: DMAPLANE_POST_NOWAIT or 0
  * @reserved:	must be 0
+ *
+ * With flow control, SEND and WRITE_IMM each need a credit from the peer.
+ * Without one, an operation waits in the endpoint's queue (it counts as
+ * posted; its completion comes once it went out) and so does every
+ * send-side operation after it, in order; with DMAPLANE_POST_NOWAIT it
+ * is refused with -EAGAIN instead and the batch stops there.
  *
  * The ioctl fails only when nothing was posted (it returns @error then).
  * Per-op errors: -EINVAL (opcode, flags, reserved, a zero length where
@@ -778,7 +830,8 @@ struct dmaplane_post {
 	__u32 reserved;
 };
 
-#define DMAPLANE_POST_VALID_FLAGS	0U
+#define DMAPLANE_POST_NOWAIT		_BITUL(0) /* uapi 5: -EAGAIN, not queued */
+#define DMAPLANE_POST_VALID_FLAGS	DMAPLANE_POST_NOWAIT
 
 /* struct dmaplane_completion.flags */
 #define DMAPLANE_COMP_IMM		_BITUL(0) /* @imm is valid */

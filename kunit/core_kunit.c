@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KUnit suites for dmaplane.ko internals: the ioctl table lookup, the
- * per-file handle table and the buffer size/charge rules. The functions
+ * per-file handle table, the buffer size/charge rules, dma-buf export,
+ * endpoint parameters and the verbs' checks (flow control and histograms:
+ * flow_kunit.c). The functions
  * under test are exported to this module only (EXPORT_SYMBOL_IF_KUNIT).
  */
 #include <kunit/test.h>
@@ -867,7 +869,11 @@ static void ep_params_bounds(struct kunit *test)
 	p.ack_timeout = DMAPLANE_EP_ACK_TIMEOUT_MAX + 1;
 	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
 	p.ack_timeout = 0;
-	p.flags = 1;
+	p.flags = (u32)~DMAPLANE_EP_CREATE_VALID_FLAGS;
+	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
+	/* Flow control is checked there too (flow_kunit.c has the rules). */
+	p.flags = DMAPLANE_EP_NO_CREDITS;
+	p.credit_window = p.recv_depth + 1;
 	KUNIT_EXPECT_EQ(test, dmaplane_ep_check_params(&p), -EINVAL);
 }
 
