@@ -555,6 +555,32 @@ static bool trace_has(const char *a, const char *b)
 	return found;
 }
 
+/* `dmaplanectl stats --json` lists endpoint @id with its operations. */
+static void stats_lists(uint64_t id)
+{
+	const char *ctl = getenv("DMAPLANE_CTL");
+	char cmd[512], out[16384], want[64];
+	size_t n = 0;
+	FILE *f;
+
+	if (!ctl || access(ctl, X_OK)) {
+		printf("# no dmaplanectl (DMAPLANE_CTL): stats not checked\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "%s stats --json", ctl);
+	f = popen(cmd, "r");
+	KTAP_EXPECT(f, "%s: %s", cmd, strerror(errno));
+	if (!f)
+		return;
+	while (n < sizeof(out) - 1 && fgets(out + n, sizeof(out) - n, f))
+		n += strlen(out + n);
+	KTAP_EXPECT(pclose(f) == 0, "%s failed", cmd);
+	snprintf(want, sizeof(want), "\"id\": %" PRIu64 ",", id);
+	KTAP_EXPECT(strstr(out, "\"module\"") && strstr(out, want) &&
+		    strstr(out, "\"lat_p99_ns\""),
+		    "stats --json lacks endpoint %" PRIu64 ": %.300s", id, out);
+}
+
 /*
  * debugfs shows each endpoint's counters and latency percentiles, and
  * the tracepoints record submissions, completions and grants by
@@ -618,6 +644,7 @@ static void observability(void)
 	KTAP_EXPECT(trace_has("dmaplane_credit_grant:", "received"),
 		    "no grant event");
 	write_file(TRACEFS "/trace", "");
+	stats_lists(ci.id);
 out:
 	pair_close(&p);
 }

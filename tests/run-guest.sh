@@ -61,6 +61,19 @@ bench submit_bench submit-bench --iterations 64000
 if [ -n "${DP_GUEST_IP:-}" ] && [ -n "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
 	bench rdma_bench rdma-bench --addr "$DP_GUEST_IP" --sizes 4K,1M \
 		--depths 1,16 --time-ms 500 --iterations 200
+	# Checksummed streaming through credits on loopback, watched by
+	# `dmaplanectl top` (two refreshes) while it runs.
+	"$ctl" stream --serve --addr "$DP_GUEST_IP" --port 18530 \
+		--json-out "$results/stream_serve.json" \
+		>"$results/stream_serve.txt" 2>&1 &
+	serve=$!
+	bench stream stream --addr "$DP_GUEST_IP" --port 18530 --duration 4 \
+		--size 64K --qd 16 &
+	send=$!
+	sleep 2
+	"$ctl" top --count 2 >"$results/top.txt" 2>&1 || status=1
+	wait "$send" || status=1
+	wait "$serve" || status=1
 fi
 
 # kmemleak reports only objects older than 5 s, and a second scan drops
