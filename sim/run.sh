@@ -19,7 +19,8 @@ set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/build/sim
-timeout=900
+# Longer streaming (DP_STREAM_SECONDS, the pair scenario) gets the time it needs.
+timeout=$((900 + ${DP_STREAM_SECONDS:-0}))
 kernels=()
 topologies=()
 pair=1
@@ -185,6 +186,17 @@ if [ -f "$out/stock-rxe-pair/guest1/rdma_bench_pair.txt" ]; then
 	echo
 	echo "stock-rxe-pair/guest1 -> guest0, the same link:"
 	sed 's/^/  /' "$out/stock-rxe-pair/guest1/rdma_bench_pair.txt"
+fi
+for f in stream_sustained stream_sweep; do
+	[ -f "$out/stock-rxe-pair/guest1/$f.txt" ] || continue
+	echo
+	echo "stock-rxe-pair/guest1 -> guest0, $f:"
+	sed 's/^/  /' "$out/stock-rxe-pair/guest1/$f.txt"
+done
+if [ -f "$out/stock-rxe-pair/guest1/stream_overhead.json" ]; then
+	echo
+	echo "what credits and (disabled) tracepoints cost, queue depth 16, 1 MiB:"
+	cat "$out/stock-rxe-pair/guest1/stream_overhead.json"
 fi
 if compgen -G "$out/*/guest*/gcov" >/dev/null; then
 	echo

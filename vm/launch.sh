@@ -351,6 +351,9 @@ for ((i = 0; i < guests; i++)); do
         printf 'DP_MODULES=%q\n' "$modroot"
         printf 'DP_CWD=%q\n' "$PWD"
         printf 'DP_SCRIPT=%q\n' "$script"
+        if [[ -n ${DP_STREAM_SECONDS:-} ]]; then
+            printf 'DP_STREAM_SECONDS=%q\n' "$DP_STREAM_SECONDS"
+        fi
     } >"${gdir[i]}/guest.env"
     # The machine as booted (--mem and --smp applied), in the fixture
     # format, for tests that compare what the guest kernel reports.

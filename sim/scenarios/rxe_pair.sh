@@ -5,8 +5,11 @@
 # Then a dmaplane connection by address between them (rdma_pair), every
 # verb with its data checked on both sides (verbs_pair), dmaplane's
 # WRITE benchmark on the same link, printed as a ratio to the
-# perftest figures (rdma_bench_pair), and last a peer that vanishes
-# without a disconnect (verbs_vanish/verbs_outlive).
+# perftest figures (rdma_bench_pair), checksummed streaming through
+# credits (stream_*: DP_STREAM_SECONDS, default 60, sustained; with and
+# without credits; a queue-depth x size sweep; with the tracepoints
+# compiled out), and last a peer that vanishes without a disconnect
+# (verbs_vanish/verbs_outlive).
 # Writes $DMAPLANE_RESULTS/rxe_pair.ktap, rdma_pair.ktap and .json, and on
 # guest1 ib_write_bw.json, ib_write_lat.json, rdma_bench_pair.json/.txt.
 set -u
@@ -21,6 +24,10 @@ bw_timeout=300
 bench_port=18516
 pair_port=18517
 vanish_port=18518
+stream_port=18519
+stream_seconds=${DP_STREAM_SECONDS:-60}
+# The receiving side's runs: sustained, without and with credits, sweep.
+stream_runs=4
 bench_args=(--sizes 4K,64K,1M,4M --depths 1,8,64 --time-ms 1000 --iterations 300)
 
 "$root/tests/run-guest.sh"
@@ -87,6 +94,52 @@ perftest_valid() { # log figure
 }
 
 ctl=$root/build/tools/dmaplanectl
+
+# Reload dmaplane.ko built with the tracepoints compiled out, once every
+# dmaplane file of this guest is closed.
+load_notrace() {
+	local ko=$root/build/modules/$(uname -r)/notrace/src/module/dmaplane.ko
+	for _ in $(seq 30); do
+		rmmod dmaplane 2>/dev/null && break
+		sleep 1
+	done
+	if [ -e /sys/module/dmaplane ] || ! insmod "$ko"; then
+		ktap "not ok" load_notrace "could not load $ko"
+		return 1
+	fi
+	ktap ok load_notrace
+}
+
+# guest0: receive @1 stream runs, checking every message.
+stream_serve() { # name connections
+	if "$ctl" stream --serve --addr "$DP_GUEST_IP" --port "$stream_port" \
+		--size 1M --connections "$2" --json-out "$results/$1.json" \
+		>"$results/$1.txt" 2>&1; then
+		ktap ok "$1"
+	else
+		ktap "not ok" "$1" "see $1.txt"
+		status=1
+	fi
+}
+
+# guest1: one stream run to guest0; its throughput in $mbps.
+mbps=
+stream_send() { # name args...
+	local name=$1
+	shift
+	mbps=
+	if "$ctl" stream --addr "$peer" --port "$stream_port" "$@" \
+		--json-out "$results/$name.json" >"$results/$name.txt" 2>&1; then
+		mbps=$(sed -n 's/^[^[]*"MBps": \([0-9.]*\).*/\1/p' "$results/$name.json")
+		ktap ok "$name" "${mbps} MB/s, integrity ok"
+	else
+		ktap "not ok" "$name" "see $name.txt"
+		status=1
+	fi
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b }'; }
+
 if [ "$DP_GUEST_INDEX" = 0 ]; then
 	perftest_server ib_write_bw -s "$size" -n "$iters"
 	perftest_server ib_write_lat -s "$lat_size" -n "$lat_iters"
@@ -100,6 +153,8 @@ if [ "$DP_GUEST_INDEX" = 0 ]; then
 		ktap "not ok" rdma_bench_serve "see rdma_bench_serve.log"
 		status=1
 	fi
+	stream_serve stream_serve "$stream_runs"
+	load_notrace && stream_serve stream_serve_notrace 1
 	# Last: vanish without a disconnect (takes eth0 down).
 	"$root/build/tests/verbs_pair_test" --vanish "$DP_GUEST_IP" "$vanish_port" \
 		>"$results/verbs_vanish.ktap" 2>&1 || status=1
@@ -158,6 +213,26 @@ else
 	ktap "not ok" rdma_bench_pair "see rdma_bench_pair.txt"
 	status=1
 fi
+# Streaming at queue depth 16, 1 MiB messages: sustained with credits,
+# then equal runs without and with them (what credits cost), a queue
+# depth x size sweep, and with the tracepoints compiled out (what they
+# cost while disabled).
+stream_send stream_sustained --duration "$stream_seconds" --size 1M --qd 16
+stream_send stream_nocredits --duration 15 --size 1M --qd 16 --no-credits
+off=$mbps
+stream_send stream_credits --duration 15 --size 1M --qd 16
+on=$mbps
+stream_send stream_sweep --sweep --qds 1,4,16 --sizes 4K,64K,1M --duration 2
+traced=$on
+if load_notrace; then
+	stream_send stream_notrace --duration 15 --size 1M --qd 16
+	notrace=$mbps
+fi
+printf '{"credits_MBps": %s, "no_credits_MBps": %s, "credits_vs_none": %s, "notrace_MBps": %s, "tracepoints_disabled_vs_compiled_out": %s}\n' \
+	"${on:-null}" "${off:-null}" "$(ratio "$on" "$off")" "${notrace:-null}" \
+	"$(ratio "$traced" "${notrace:-}")" | sed 's/: ,/: null,/g; s/: }/: null}/' |
+	tee "$results/stream_overhead.json"
+
 # Last: guest0 vanishes; the dead peer must be reported, not waited on.
 "$root/build/tests/verbs_pair_test" --outlive "$peer" "$vanish_port" \
 	>"$results/verbs_outlive.ktap" 2>&1 || status=1
