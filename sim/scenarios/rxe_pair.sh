@@ -10,7 +10,7 @@
 # without credits; a queue-depth x size sweep; with the tracepoints
 # compiled out), and last a peer that vanishes without a disconnect
 # (verbs_vanish/verbs_outlive).
-# Writes $DMAPLANE_RESULTS/rxe_pair.ktap, rdma_pair.ktap and .json, and on
+# Writes $DMAPLANE_RESULTS/pair_<case>.ktap, rdma_pair.ktap and .json, and on
 # guest1 ib_write_bw.json, ib_write_lat.json, rdma_bench_pair.json/.txt.
 set -u
 
@@ -34,8 +34,9 @@ bench_args=(--sizes 4K,64K,1M,4M --depths 1,8,64 --time-ms 1000 --iterations 300
 status=$?
 
 . "$root/tests/ktap.sh"
+# One file per case: each call writes a whole KTAP file.
 ktap() { # ok|"not ok" name [diagnostic]
-	ktap_single "$results/rxe_pair.ktap" rxe_pair "$@"
+	ktap_single "$results/pair_$2.ktap" rxe_pair "$@"
 }
 
 peer=${DP_PEER_IPS%% *}
