@@ -914,10 +914,10 @@ static void dmaplane_ep_release(struct dmaplane_obj *obj)
 	mutex_unlock(&ep->op_lock);
 	while ((child = dmaplane_ep_dequeue(ep)))
 		dmaplane_ep_put(child);
-	dmaplane_ep_verbs_free(ep);
 	spin_lock(&dmaplane_eps_lock);
 	list_del(&ep->all_node);
 	spin_unlock(&dmaplane_eps_lock);
+	dmaplane_ep_verbs_free(ep);
 	mutex_destroy(&ep->op_lock);
 	atomic_dec(&dmaplane_stats.endpoints);
 	kfree(ep);

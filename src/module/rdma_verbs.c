@@ -204,7 +204,7 @@ static void dmaplane_wr_done(struct ib_cq *cq, struct ib_wc *wc)
 	if (fatal)
 		dmaplane_ep_set_error(ep, c.status);
 	dmaplane_wr_retire(ep, wr, &c);
-	if (recv && !c.status) {
+	if (recv && !c.status && ep->credits_on) {
 		/* The peer used a receive: maybe a grant is due. */
 		ep->credits.consumed++;
 		dmaplane_flow_kick(ep);
@@ -366,9 +366,9 @@ static int dmaplane_ep_post_one(struct dmaplane_ep *ep, struct dmaplane_mr *mr,
 	ret = 0;
 	if (!recv && ep->credits_on)
 		ret = dmaplane_flow_admit(ep, wr, nowait);
-	trace_dmaplane_submit(ep->id, op->cookie, op->opcode, op->length,
-			      ret > 0);
 	if (ret > 0) {
+		trace_dmaplane_submit(ep->id, op->cookie, op->opcode,
+				      op->length, true);
 		ret = 0;	/* queued: it goes out with its credit */
 		goto out;
 	}
@@ -379,9 +379,12 @@ static int dmaplane_ep_post_one(struct dmaplane_ep *ep, struct dmaplane_mr *mr,
 		/* The provider's "queue full" is ours. */
 		if (ret == -ENOMEM)
 			ret = -EAGAIN;
-	} else if (recv) {
-		ep->credits.posted++;
+		goto out;
 	}
+	trace_dmaplane_submit(ep->id, op->cookie, op->opcode, op->length,
+			      false);
+	if (recv && ep->credits_on)
+		ep->credits.posted++;
 out:
 	spin_unlock_bh(&ep->post_lock);
 	if (!ret)
