@@ -818,7 +818,8 @@ struct dmaplane_op {
  * -ERANGE (outside the MR, or a remote range that wraps), -EACCES (the MR
  * lacks local write), -EMSGSIZE (over DMAPLANE_OP_MAX_LENGTH), -EAGAIN
  * (send or receive queue full: completions not reaped yet count as
- * full), -ENOTCONN, -ENODEV or the error that ended the connection.
+ * full; or no credit, with DMAPLANE_POST_NOWAIT), -ENOTCONN, -ENODEV or
+ * the error that ended the connection.
  */
 struct dmaplane_post {
 	__u32 endpoint;
