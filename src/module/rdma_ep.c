@@ -299,6 +299,14 @@ static int dmaplane_cm_hello_parse(const struct rdma_conn_param *conn,
 	peer->credit_window = be32_to_cpu(h->credit_window);
 	peer->ctrl_qpn = be32_to_cpu(h->ctrl_qpn);
 	peer->ctrl_psn = be32_to_cpu(h->ctrl_psn);
+	/* QP numbers and PSNs are 24 bits; QP 0 and 1 are the device's own. */
+	if (peer->credits &&
+	    (peer->ctrl_qpn < 2 || peer->ctrl_qpn > 0xffffff ||
+	     peer->ctrl_psn > 0xffffff || !peer->credit_window ||
+	     peer->credit_window > DMAPLANE_EP_DEPTH_MAX)) {
+		atomic64_inc(&dmaplane_stats.handshakes_refused);
+		return -EPROTO;
+	}
 	return 0;
 }
 
