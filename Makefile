@@ -19,7 +19,8 @@ USER_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 
 LIB := $(BUILD)/lib/libdmaplane.a
 TOOLS := $(BUILD)/tools/dmaplanectl
-TEST_SUITES := core buffer numa dmabuf rdma verbs flow faults lifecycle
+TEST_SUITES := core buffer numa dmabuf rdma verbs flow faults lifecycle \
+	model kv_manifest
 # Suites that need two hosts: run by the pair scenario, not run-guest.sh.
 PAIR_SUITES := verbs_pair
 TESTS := $(TEST_SUITES:%=$(BUILD)/tests/%_test) \
@@ -57,7 +58,21 @@ else
 	@vm/build-modules.sh $(KDIR) $(BUILD)/modules/$(KVER)
 endif
 
-user: $(LIB) $(TOOLS) $(TESTS)
+# The disaggregated-inference demo's shared code (src/apps/): the model,
+# the KV-cache layout and its wire format.
+APP_LIB := $(BUILD)/apps/libdpapps.a
+APP_OBJS := $(BUILD)/apps/model.o $(BUILD)/apps/kv_layout.o \
+	$(BUILD)/apps/kv_manifest.o
+APP_HEADERS := src/apps/model.h src/apps/kv_layout.h src/apps/kv_manifest.h
+
+user: $(LIB) $(APP_LIB) $(TOOLS) $(TESTS)
+
+$(BUILD)/apps/%.o: src/apps/%.c $(APP_HEADERS) $(USER_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -Isrc/apps -c -o $@ $<
+
+$(APP_LIB): $(APP_OBJS)
+	$(AR) rcs $@ $^
 
 $(BUILD)/lib/libdmaplane.o: src/lib/libdmaplane.c $(USER_HEADERS)
 	@mkdir -p $(@D)
@@ -74,9 +89,11 @@ $(BUILD)/tools/dmaplanectl: $(TOOL_SRCS) src/tools/dmaplanectl.h $(LIB) \
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -o $@ $(TOOL_SRCS) $(LIB)
 
-$(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(USER_HEADERS)
+$(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(APP_LIB) \
+		$(USER_HEADERS) $(APP_HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -Itests -o $@ $< $(TEST_COMMON) $(LIB)
+	$(CC) $(USER_CFLAGS) -Itests -Isrc/apps -o $@ $< $(TEST_COMMON) \
+		$(APP_LIB) $(LIB) -lm
 
 deps:
 	@sh vm/deps.sh
