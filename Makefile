@@ -20,7 +20,7 @@ USER_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 LIB := $(BUILD)/lib/libdmaplane.a
 TOOLS := $(BUILD)/tools/dmaplanectl
 TEST_SUITES := core buffer numa dmabuf rdma verbs flow faults lifecycle \
-	model kv_manifest
+	model kv_manifest kvxfer
 # Suites that need two hosts: run by the pair scenario, not run-guest.sh.
 PAIR_SUITES := verbs_pair
 TESTS := $(TEST_SUITES:%=$(BUILD)/tests/%_test) \
@@ -65,7 +65,13 @@ APP_OBJS := $(BUILD)/apps/model.o $(BUILD)/apps/kv_layout.o \
 	$(BUILD)/apps/kv_manifest.o
 APP_HEADERS := src/apps/model.h src/apps/kv_layout.h src/apps/kv_manifest.h
 
-user: $(LIB) $(APP_LIB) $(TOOLS) $(TESTS)
+APPS := $(BUILD)/apps/dpinfer
+
+user: $(LIB) $(APP_LIB) $(TOOLS) $(APPS) $(TESTS)
+
+$(BUILD)/apps/dpinfer: src/apps/dpinfer.c $(APP_LIB) $(LIB) $(APP_HEADERS) \
+		$(USER_HEADERS)
+	$(CC) $(USER_CFLAGS) -Isrc/apps -o $@ $< $(APP_LIB) $(LIB) -lm
 
 $(BUILD)/apps/%.o: src/apps/%.c $(APP_HEADERS) $(USER_HEADERS)
 	@mkdir -p $(@D)

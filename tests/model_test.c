@@ -2,8 +2,7 @@
 /*
  * model: the demo transformer (src/apps/model.c) and the packed KV layout
  * (src/apps/kv_layout.c). Needs no kernel module. Fixtures come from
- * $DMAPLANE_ROOT/fixtures/models, or ../../fixtures/models next to this
- * binary (build/tests/model_test).
+ * fixtures/models (repo_path()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,34 +18,21 @@
 #include <unistd.h>
 
 #include "ktap.h"
+#include "testutil.h"
 #include "kv_layout.h"
 #include "model.h"
 
 #define PAGE		4096u
 
-static char fixture_dir[PATH_MAX];
 static struct model *tiny;
 static struct model_config tiny_conf;
 
 static void fixture_path(char *buf, size_t len, const char *name)
 {
-	if (!fixture_dir[0]) {
-		const char *root = getenv("DMAPLANE_ROOT");
-		char exe[PATH_MAX];
-		ssize_t n;
+	char rel[PATH_MAX];
 
-		if (root && *root) {
-			snprintf(fixture_dir, sizeof(fixture_dir),
-				 "%s/fixtures/models", root);
-		} else {
-			n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-			exe[n > 0 ? n : 0] = '\0';
-			snprintf(fixture_dir, sizeof(fixture_dir),
-				 "%s/../../fixtures/models", dirname(exe));
-		}
-	}
-	if (snprintf(buf, len, "%s/%s", fixture_dir, name) >= (int)len)
-		buf[0] = '\0';
+	snprintf(rel, sizeof(rel), "fixtures/models/%s", name);
+	repo_path(buf, len, rel);
 }
 
 /* The tiny fixture model, created once. */

@@ -13,7 +13,7 @@ export DMAPLANE_LOG_PATTERNS=$root/tests/kernel-log-bad.re
 export DMAPLANE_CTL=$build/tools/dmaplanectl
 
 # Order matters: lifecycle reloads the module and leaves it loaded.
-suites=(core buffer numa dmabuf rdma verbs flow model kv_manifest faults lifecycle)
+suites=(core buffer numa dmabuf rdma verbs flow model kv_manifest kvxfer faults lifecycle)
 
 # A setup failure becomes a failed KTAP case so the host counts it.
 . "$root/tests/ktap.sh"

@@ -2,6 +2,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,4 +246,19 @@ int rdma_rnr_events(const char *dev, uint64_t *sum)
 			*sum += v;
 	closedir(dp);
 	return 0;
+}
+
+void repo_path(char *buf, size_t len, const char *rel)
+{
+	const char *root = getenv("DMAPLANE_ROOT");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (root && *root) {
+		snprintf(buf, len, "%s/%s", root, rel);
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	snprintf(buf, len, "%s/../../%s", dirname(exe), rel);
 }

@@ -63,6 +63,12 @@ int rdma_port_wait_active(const char *name);
  */
 int rdma_rnr_events(const char *dev, uint64_t *sum);
 
+/*
+ * @rel (e.g. "fixtures/models/tiny.conf") in the repository: under
+ * $DMAPLANE_ROOT, or two levels above this binary (build/tests/x).
+ */
+void repo_path(char *buf, size_t len, const char *rel);
+
 #define DMAPLANE_DEBUGFS_INFO "/sys/kernel/debug/dmaplane/info"
 #define DMAPLANE_PARAM(name) "/sys/module/dmaplane/parameters/" name
 
