@@ -187,6 +187,18 @@ if [ -f "$out/stock-rxe-pair/guest1/rdma_bench_pair.txt" ]; then
 	echo "stock-rxe-pair/guest1 -> guest0, the same link:"
 	sed 's/^/  /' "$out/stock-rxe-pair/guest1/rdma_bench_pair.txt"
 fi
+if [ -f "$out/stock-rxe-pair/guest1/kv_report.json" ]; then
+	echo
+	echo "disaggregated inference, stock-rxe-pair: guest1 prefills, guest0 decodes:"
+	sed 's/^/  /' "$out/stock-rxe-pair/guest1/kv_demo.txt"
+	for c in 64K 256K 1M 4M; do
+		f=$out/stock-rxe-pair/guest1/kv_7b_$c.txt
+		[ -f "$f" ] || continue
+		printf '  7B KV layout, %s chunks: ' "$c"
+		sed -n 's/^  transfer *//p' "$f"
+	done
+	cat "$out/stock-rxe-pair/guest1/kv_report.json"
+fi
 for f in stream_sustained stream_sweep; do
 	[ -f "$out/stock-rxe-pair/guest1/$f.txt" ] || continue
 	echo

@@ -177,6 +177,9 @@ static void identical(const char *prompt_len, const char *chunk,
 			       "verdict: bit-identical to the single-process run"),
 		    "prompt %s, chunk %s, %s, %s requests: prefill %d, decode %d",
 		    prompt_len, chunk, kv, requests, prc, drc);
+	KTAP_EXPECT(output_has("decode", "at the region's mapping") &&
+		    output_has("decode", "no copy"),
+		    "decode did not read its views in place");
 	if (ktap_case_failed()) {
 		show("prefill");
 		show("decode");
