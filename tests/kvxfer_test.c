@@ -148,6 +148,26 @@ static void run_start(struct run *r, const char *const *dargs,
 	r->ppid = spawn("prefill", r->prefill);
 }
 
+/* Run decode and prefill to their end; their exit statuses. */
+static void run_both(const char *const *dargs, const char *const *pargs,
+		     int *prc, int *drc)
+{
+	struct run r;
+
+	run_start(&r, dargs, pargs);
+	*prc = finish(r.ppid, RUN_MS);
+	*drc = finish(r.dpid, RUN_MS);
+}
+
+/* After a failed check: both sides' output, for the log. */
+static void show_if_failed(void)
+{
+	if (ktap_case_failed()) {
+		show("prefill");
+		show("decode");
+	}
+}
+
 static void nothing_left(void)
 {
 	KTAP_EXPECT(counter_settled("endpoints", 0) == 0 &&
@@ -166,12 +186,9 @@ static void identical(const char *prompt_len, const char *chunk,
 	const char *pargs[] = { "--prompt-len", prompt_len, "--chunk", chunk,
 				"--kv", kv, "--requests", requests,
 				"--generate", "8", NULL };
-	struct run r;
 	int prc, drc;
 
-	run_start(&r, dargs, pargs);
-	prc = finish(r.ppid, RUN_MS);
-	drc = finish(r.dpid, RUN_MS);
+	run_both(dargs, pargs, &prc, &drc);
 	KTAP_EXPECT(prc == 0 && drc == 0 &&
 		    output_has("prefill",
 			       "verdict: bit-identical to the single-process run"),
@@ -180,10 +197,7 @@ static void identical(const char *prompt_len, const char *chunk,
 	KTAP_EXPECT(output_has("decode", "at the region's mapping") &&
 		    output_has("decode", "no copy"),
 		    "decode did not read its views in place");
-	if (ktap_case_failed()) {
-		show("prefill");
-		show("decode");
-	}
+	show_if_failed();
 }
 
 static void decode_is_bit_identical(void)
@@ -214,22 +228,16 @@ static void hostile_manifest_refused(void)
 	const char *dargs[] = { "--region", "1M", NULL };
 	const char *pargs[] = { "--prompt-len", "16", "--corrupt-manifest",
 				NULL };
-	struct run r;
 	int prc, drc;
 
 	if (!have_rdma())
 		return;
-	run_start(&r, dargs, pargs);
-	prc = finish(r.ppid, RUN_MS);
-	drc = finish(r.dpid, RUN_MS);
+	run_both(dargs, pargs, &prc, &drc);
 	KTAP_EXPECT(prc == 1 && drc == 1 &&
 		    output_has("decode", "manifest refused: ") &&
 		    output_has("prefill", "decode refused the request: "),
 		    "prefill %d, decode %d", prc, drc);
-	if (ktap_case_failed()) {
-		show("prefill");
-		show("decode");
-	}
+	show_if_failed();
 	nothing_left();
 }
 
@@ -239,23 +247,17 @@ static void missing_chunk_is_named(void)
 				NULL };
 	const char *pargs[] = { "--prompt-len", "40", "--chunk", "64K",
 				"--drop-chunk", "1", NULL };
-	struct run r;
 	int prc, drc;
 
 	if (!have_rdma())
 		return;
-	run_start(&r, dargs, pargs);
-	prc = finish(r.ppid, RUN_MS);
-	drc = finish(r.dpid, RUN_MS);
+	run_both(dargs, pargs, &prc, &drc);
 	KTAP_EXPECT(prc == 1 && drc == 1 &&
 		    output_has("decode", "timed out after 5000 ms: missing 1 of 4 chunks: 1 (layer 0 V)"),
 		    "prefill %d, decode %d", prc, drc);
 	KTAP_EXPECT(output_has("prefill", "decode failed"),
 		    "the prefill side was not told");
-	if (ktap_case_failed()) {
-		show("prefill");
-		show("decode");
-	}
+	show_if_failed();
 	nothing_left();
 }
 
@@ -280,10 +282,7 @@ static void killed_mid_transfer(bool kill_prefill)
 	if (kill_prefill)
 		KTAP_EXPECT(output_has("decode", "missing 2 of 4 chunks"),
 			    "decode did not name the missing chunks");
-	if (ktap_case_failed()) {
-		show("prefill");
-		show("decode");
-	}
+	show_if_failed();
 	nothing_left();
 }
 

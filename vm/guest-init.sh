@@ -115,7 +115,9 @@ if [[ -d /sys/kernel/config ]]; then
 fi
 
 export DMAPLANE_RESULTS=$R DP_GUEST_INDEX DP_GUEST_COUNT DP_GUEST_IP DP_PEER_IPS
-[[ -n ${DP_STREAM_SECONDS:-} ]] && export DP_STREAM_SECONDS
+for v in DP_STREAM_SECONDS DP_KV_MODEL DP_KV_PROMPT DP_KV_CHUNK DP_KV_WINDOW; do
+	[[ -n ${!v:-} ]] && export "${v?}"
+done
 export DP_TOPOLOGY=$R/topology.conf
 cd "$DP_CWD" || fail "cannot cd to $DP_CWD"
 : >"$R/started"

@@ -351,9 +351,13 @@ for ((i = 0; i < guests; i++)); do
         printf 'DP_MODULES=%q\n' "$modroot"
         printf 'DP_CWD=%q\n' "$PWD"
         printf 'DP_SCRIPT=%q\n' "$script"
-        if [[ -n ${DP_STREAM_SECONDS:-} ]]; then
-            printf 'DP_STREAM_SECONDS=%q\n' "$DP_STREAM_SECONDS"
-        fi
+        # Scenario knobs from the host's environment (sim/scenarios).
+        for v in DP_STREAM_SECONDS DP_KV_MODEL DP_KV_PROMPT DP_KV_CHUNK \
+                 DP_KV_WINDOW; do
+            if [[ -n ${!v:-} ]]; then
+                printf '%s=%q\n' "$v" "${!v}"
+            fi
+        done
     } >"${gdir[i]}/guest.env"
     # The machine as booted (--mem and --smp applied), in the fixture
     # format, for tests that compare what the guest kernel reports.

@@ -33,7 +33,12 @@ stream_port=18519
 kv_port=18520
 dpinfer=$root/build/apps/dpinfer
 models=$root/fixtures/models
-kv_prompt="The KV cache moves between hosts; the tokens must not change."
+# The demo's knobs (make sim passes them from the host's environment).
+kv_model=$models/${DP_KV_MODEL:-tiny}.conf
+kv_prompt=${DP_KV_PROMPT:-"The KV cache moves between hosts; the tokens must not change."}
+kv_chunk=${DP_KV_CHUNK:-64K}
+kv_window=()
+[ -n "${DP_KV_WINDOW:-}" ] && kv_window=(--window "$DP_KV_WINDOW")
 kv_chunks="64K 256K 1M 4M"
 stream_seconds=${DP_STREAM_SECONDS:-60}
 # The receiving side's runs: sustained, without and with credits, sweep.
@@ -166,8 +171,10 @@ kv_decode() { # name args...
 
 kv_serve() {
 	local c
-	kv_decode kv_decode_demo --model "$models/tiny.conf" --region 1M --requests 2
-	kv_decode kv_decode_nooverlap --model "$models/tiny.conf" --region 1M
+	kv_decode kv_decode_demo --model "$kv_model" --region 64M --requests 2 \
+		"${kv_window[@]}"
+	kv_decode kv_decode_nooverlap --model "$kv_model" --region 64M \
+		"${kv_window[@]}"
 	for c in $kv_chunks; do
 		kv_decode "kv_decode_7b_$c" --model "$models/llama7b-kv.conf" \
 			--region 80M
@@ -195,10 +202,10 @@ kv_field() { # file key [request]
 
 kv_run() {
 	local c best=0 best_c= mbps sweep= sep=
-	kv_prefill kv_demo --model "$models/tiny.conf" --prompt "$kv_prompt" \
-		--generate 32 --chunk 64K --requests 2
-	kv_prefill kv_nooverlap --model "$models/tiny.conf" \
-		--prompt "$kv_prompt" --generate 32 --chunk 64K --no-overlap
+	kv_prefill kv_demo --model "$kv_model" --prompt "$kv_prompt" \
+		--generate 32 --chunk "$kv_chunk" --requests 2
+	kv_prefill kv_nooverlap --model "$kv_model" --prompt "$kv_prompt" \
+		--generate 32 --chunk "$kv_chunk" --no-overlap
 	for c in $kv_chunks; do
 		kv_prefill "kv_7b_$c" --model "$models/llama7b-kv.conf" \
 			--synthetic --prompt-len 129 --kv fp16 --chunk "$c"
@@ -214,7 +221,8 @@ kv_run() {
 	exposed=$(kv_field "$d" exposed_transfer_ms)
 	transfer=$(kv_field "$n" transfer_ms)
 	hidden=$(awk -v e="$exposed" -v t="$transfer" 'BEGIN { if (t > 0) printf "%.3f", 1 - e / t }')
-	printf '{"model": "tiny", "prompt_tokens": %s, "kv_bytes": %s, "chunks": %s, "transfer_MBps_without_overlap": %s, "prefill_ms": %s, "exposed_transfer_ms": %s, "transfer_without_overlap_ms": %s, "hidden": %s, "first_decode_ms": %s, "ttft_ms": %s, "decode_tokens_per_s": %s, "stalls": %s, "setup_ms": %s, "second_request_ttft_ms": %s, "bit_identical": %s, "kv7b_MBps_by_chunk": {%s}, "kv7b_best_MBps": %s, "kv7b_best_chunk": "%s", "ib_write_bw_MBps": %s, "kv7b_vs_ib_write_bw": %s}\n' \
+	printf '{"model": "%s", "prompt_tokens": %s, "kv_bytes": %s, "chunks": %s, "transfer_MBps_without_overlap": %s, "prefill_ms": %s, "exposed_transfer_ms": %s, "transfer_without_overlap_ms": %s, "hidden": %s, "first_decode_ms": %s, "ttft_ms": %s, "decode_tokens_per_s": %s, "stalls": %s, "setup_ms": %s, "second_request_ttft_ms": %s, "bit_identical": %s, "kv7b_MBps_by_chunk": {%s}, "kv7b_best_MBps": %s, "kv7b_best_chunk": "%s", "ib_write_bw_MBps": %s, "kv7b_vs_ib_write_bw": %s}\n' \
+		"$(kv_field "$d" model)" \
 		"$(kv_field "$d" prompt_tokens)" "$(kv_field "$d" kv_bytes)" \
 		"$(kv_field "$d" chunks)" "$(kv_field "$n" MBps)" \
 		"$(kv_field "$d" prefill_ms)" "${exposed:-null}" "${transfer:-null}" \

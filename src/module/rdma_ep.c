@@ -382,8 +382,9 @@ static int dmaplane_ep_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 		/* The accepting side's hello comes with its accept. */
 		if (ep->active &&
 		    dmaplane_ep_take_accept(ep, &ev->param.conn)) {
+			/* Not established for the caller: no event recorded. */
 			dmaplane_ep_fail(ep, -EPROTO);
-			break;
+			return 0;
 		}
 		spin_lock(&ep->lock);
 		if (!ep->error)
@@ -441,6 +442,12 @@ static int dmaplane_ep_wait(struct dmaplane_ep *ep, u32 event, u32 ms)
 						READ_ONCE(ep->events) & BIT(event) ||
 						READ_ONCE(ep->error),
 						msecs_to_jiffies(ms));
+	/*
+	 * It happened: a failure after it (a peer that connects and at once
+	 * disconnects) shows on the endpoint, not as this wait's error.
+	 */
+	if (READ_ONCE(ep->events) & BIT(event))
+		return 0;
 	if (left < 0) {
 		dmaplane_ep_fail(ep, -EINTR);
 		return -EINTR;
@@ -749,8 +756,12 @@ int dmaplane_ioc_ep_connect(struct dmaplane_ctx *ctx, void *arg,
 	}
 	if (!ret)
 		ret = dmaplane_ep_wait(ep, RDMA_CM_EVENT_ESTABLISHED, ms);
-	if (!ret && ep->credits_on)
+	if (!ret && ep->credits_on) {
 		ret = dmaplane_flow_connect(ep);
+		/* A peer that already left fails it: report why it left. */
+		if (ret)
+			ret = READ_ONCE(ep->error) ?: ret;
+	}
 	if (!ret)
 		dmaplane_ep_go_live(ep);
 	else
