@@ -19,8 +19,8 @@ USER_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 
 LIB := $(BUILD)/lib/libdmaplane.a
 TOOLS := $(BUILD)/tools/dmaplanectl
-TEST_SUITES := core buffer numa dmabuf rdma verbs flow faults lifecycle \
-	model kv_manifest kvxfer
+TEST_SUITES := core buffer numa dmabuf rdma verbs flow gpu faults \
+	lifecycle model kv_manifest kvxfer
 # Suites that need two hosts: run by the pair scenario, not run-guest.sh.
 PAIR_SUITES := verbs_pair
 TESTS := $(TEST_SUITES:%=$(BUILD)/tests/%_test) \
@@ -44,6 +44,9 @@ help:
 	@echo "make faults    allocation-failure injection suite on the debug kernel"
 	@echo "make coverage  debug-kernel sim with lcov report in coverage/html"
 	@echo "make bench     NUMA bandwidth matrices and hugepage mapping cost (figures, JSON in build/bench)"
+	@echo "make hil       the suites on this host's hardware; HOSTS=a,b or INVENTORY=file: two hosts"
+	@echo "make install   libdmaplane (+ pkg-config), headers, dmaplanectl, udev rule (PREFIX, DESTDIR)"
+	@echo "make uninstall remove what make install installed"
 	@echo "KERNEL=debug   with sim/quick/module: use the debug kernel"
 	@echo "make clean     remove build outputs"
 
@@ -67,7 +70,14 @@ APP_HEADERS := src/apps/model.h src/apps/kv_layout.h src/apps/kv_manifest.h
 
 APPS := $(BUILD)/apps/dpinfer
 
-user: $(LIB) $(APP_LIB) $(TOOLS) $(APPS) $(TESTS)
+# The CUDA side of gpu-bench (src/tools/gpu_bench_cuda.cu), built when nvcc
+# is there: cudart static and no libcuda link, so the binary starts on any
+# host and skips (exit 77) without a GPU.
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(CUDA_HOME)/bin/nvcc
+CUDA_TOOLS := $(if $(wildcard $(NVCC)),$(BUILD)/tools/gpu_bench_cuda)
+
+user: $(LIB) $(APP_LIB) $(TOOLS) $(APPS) $(TESTS) $(CUDA_TOOLS)
 
 $(BUILD)/apps/dpinfer: src/apps/dpinfer.c $(APP_LIB) $(LIB) $(APP_HEADERS) \
 		$(USER_HEADERS)
@@ -88,12 +98,23 @@ $(LIB): $(BUILD)/lib/libdmaplane.o
 	$(AR) rcs $@ $^
 
 TOOL_SRCS := src/tools/dmaplanectl.c src/tools/rdma_bench.c \
-	src/tools/stream.c src/tools/stats.c
+	src/tools/stream.c src/tools/stats.c src/tools/gpu_bench.c \
+	src/tools/gpu_bar.c
 
-$(BUILD)/tools/dmaplanectl: $(TOOL_SRCS) src/tools/dmaplanectl.h $(LIB) \
-		$(USER_HEADERS)
+$(BUILD)/tools/dmaplanectl: $(TOOL_SRCS) src/tools/dmaplanectl.h \
+		src/tools/gpu_bar.h $(LIB) $(USER_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -o $@ $(TOOL_SRCS) $(LIB)
+
+$(BUILD)/tools/gpu_bar.o: src/tools/gpu_bar.c src/tools/gpu_bar.h $(USER_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tools/gpu_bench_cuda: src/tools/gpu_bench_cuda.cu src/tools/gpu_bar.h \
+		$(BUILD)/tools/gpu_bar.o $(LIB) $(USER_HEADERS)
+	@mkdir -p $(@D)
+	$(NVCC) -O2 -std=c++17 -Xcompiler -Wall,-Wextra,-Werror -Isrc/include/uapi \
+		-Isrc/lib -Isrc/tools -o $@ $< $(BUILD)/tools/gpu_bar.o $(LIB) -ldl
 
 $(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(APP_LIB) \
 		$(USER_HEADERS) $(APP_HEADERS)
@@ -135,8 +156,41 @@ _test: all
 faults: deps
 	@$(MAKE) --no-print-directory user KERNEL=debug module
 	@sim/run.sh --kernel debug --topologies 1node --no-kunit
+# Lab hardware (hil/README.md): this host's suites, or with HOSTS=a,b or
+# INVENTORY=file the two-host suites over ssh; HIL_ARGS passes more options
+# (--sync, --out DIR, --nic DEV).
 hil:
-	@echo "make hil: arrives with the lab runner (issue 9)" >&2; exit 1
+	@DMAPLANE_BUILD=$(abspath $(BUILD)) hil/run.sh $(if $(HOSTS),--hosts $(HOSTS)) \
+		$(if $(INVENTORY),--inventory $(INVENTORY)) $(HIL_ARGS)
+
+# Userspace for lab hosts (the module: dkms.conf): the UAPI header,
+# libdmaplane with its header and pkg-config file, dmaplanectl, and the udev
+# rule that gives group dmaplane /dev/dmaplane.
+PREFIX ?= /usr/local
+UDEVRULESDIR ?= /etc/udev/rules.d
+VERSION := $(shell sed -n 's/^.define DMAPLANE_MODULE_VERSION "\(.*\)"/\1/p' src/module/dmaplane.h)
+INSTALLED := $(PREFIX)/include/linux/dmaplane.h $(PREFIX)/include/libdmaplane.h \
+	$(PREFIX)/lib/libdmaplane.a $(PREFIX)/lib/pkgconfig/dmaplane.pc \
+	$(PREFIX)/bin/dmaplanectl $(UDEVRULESDIR)/60-dmaplane.rules
+.PHONY: install uninstall
+
+install: $(LIB) $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/include/linux $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(UDEVRULESDIR)
+	install -m 644 src/include/uapi/linux/dmaplane.h $(DESTDIR)$(PREFIX)/include/linux/
+	install -m 644 src/lib/libdmaplane.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 udev/60-dmaplane.rules $(DESTDIR)$(UDEVRULESDIR)/
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' \
+		'libdir=$${prefix}/lib' '' 'Name: dmaplane' \
+		'Description: userspace library for the dmaplane kernel module' \
+		'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
+		'Libs: -L$${libdir} -ldmaplane -lpthread' \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/dmaplane.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 # Figures, not tests: NUMA bandwidth per fixture, hugepage mapping cost.
 bench: deps
 	@$(MAKE) --no-print-directory _bench

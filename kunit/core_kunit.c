@@ -48,6 +48,8 @@ static const unsigned int known_cmds[] = {
 	DMAPLANE_IOC_POST,
 	DMAPLANE_IOC_REAP,
 	DMAPLANE_IOC_ENDPOINT_EVENTFD,
+	DMAPLANE_IOC_GPU_PIN,
+	DMAPLANE_IOC_GPU_SIM_FREE,
 };
 
 #define IOWR_SIZED(nr, size) \

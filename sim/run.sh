@@ -70,18 +70,8 @@ host_checks() { # guest_dir
 	[ -z "$bad" ] || { echo "  kernel log of ${dir#"$out"/}:"; printf '    %s\n' "${bad//$'\n'/$'\n    '}"; }
 }
 
-# passed failed skipped over KTAP files; cases a suite planned but never
-# reported (it crashed) count as failed.
-ktap_count() {
-	awk '
-	FNR == 1 { if (plan > seen) failed += plan - seen; plan = 0; seen = 0 }
-	/^1\.\.[0-9]+$/ { plan = substr($0, 4) + 0 }
-	/^not ok [0-9]+/ { failed++; seen++; next }
-	/^ok [0-9]+.*# SKIP/ { skipped++; seen++; next }
-	/^ok [0-9]+/ { passed++; seen++ }
-	END { if (plan > seen) failed += plan - seen
-	      printf "%d %d %d\n", passed, failed, skipped }' "$@"
-}
+. "$root/tests/ktap-count.sh"
+. "$root/tests/ktap.sh"
 
 run() { # name launch-args... -- command
 	local name=$1
@@ -94,7 +84,29 @@ run() { # name launch-args... -- command
 	done
 }
 
+# On the host, with the full stock sim: the nvidia-p2p provider compiles
+# (against fixtures/nvidia's declarations: there is no NVIDIA driver here),
+# and the lab installation paths work (DKMS, make install).
+host_build_checks() {
+	local dir=$out/stock-host/host
+	mkdir -p "$dir"
+	if NVIDIA_SRC=$root/fixtures/nvidia "$root/vm/build-modules.sh" \
+		"/lib/modules/$KVER/build" "$root/build/nvidia-check" \
+		>"$dir/nvidia_check.log" 2>&1 &&
+		[ -f "$root/build/nvidia-check/src/module/gpu_nvidia.o" ]; then
+		ktap_single "$dir/nvidia_build.ktap" host ok nvidia_p2p_provider_builds
+	else
+		ktap_single "$dir/nvidia_build.ktap" host "not ok" \
+			nvidia_p2p_provider_builds "see $dir/nvidia_check.log"
+	fi
+	"$root/hil/dkms-check.sh" >"$dir/install.ktap" 2>&1
+}
+
 for kernel in "${kernels[@]}"; do
+	if [ "$kernel" = stock ] && [ "$pair" = 1 ] && [ -n "${KVER:-}" ]; then
+		echo "sim: stock-host (nvidia-p2p build, dkms, make install)"
+		host_build_checks
+	fi
 	launch=("$root/vm/launch.sh" --timeout "$timeout")
 	case $kernel in
 	stock)
@@ -118,25 +130,37 @@ for kernel in "${kernels[@]}"; do
 		[ "$kunit_only" = 1 ] && continue
 	fi
 	# Every guest has soft-RoCE on its (otherwise unconnected) eth0:
-	# the RDMA suites run loopback everywhere, on both kernels.
+	# the RDMA suites run loopback everywhere, on both kernels; and a
+	# sim GPU (512 MiB BAR) for the gpu suite.
 	for t in "${topologies[@]}"; do
 		run "$kernel-$t" --topology "fixtures/topologies/$t.conf" \
-			--rxe -- tests/run-guest.sh
+			--rxe --gpu-mem 512 -- tests/run-guest.sh
 	done
 	if [ "$pair" = 1 ] && [ "$kernel" = stock ]; then
 		# One vCPU per guest: two guests then fit the host's two cores,
 		# which keeps perftest's TSC calibration sane and the link faster.
-		run stock-rxe-pair --guests 2 --rxe --smp 1 \
+		run stock-rxe-pair --guests 2 --rxe --smp 1 --gpu-mem 64 \
 			-- sim/scenarios/rxe_pair.sh
+		# make hil's runner, two guests standing in for lab hosts (ssh
+		# between them): hil/README.md, "Without a lab".
+		run stock-hil-selftest --guests 2 --rxe \
+			--topology fixtures/topologies/2node.conf \
+			-- sim/scenarios/hil_selftest.sh
 	fi
 done
 
 total_p=0 total_f=0 total_s=0
 printf '\n%-24s %8s %8s %8s %8s %9s  %s\n' guest boot_s passed failed skipped echo_ns log
-for dir in "$out"/*/guest*; do
+for dir in "$out"/*/guest* "$out"/stock-host/host; do
+	[ -d "$dir" ] || continue
 	read -r p f s < <(ktap_count "$dir"/*.ktap)
-	grep -q '^ok 2 guest_kernel_log_clean' "$dir/host.ktap" &&
-		log=clean || log="see $dir"
+	if [ ! -f "$dir/host.ktap" ]; then
+		log=-	# checks on the host itself: no guest kernel log
+	elif grep -q '^ok 2 guest_kernel_log_clean' "$dir/host.ktap"; then
+		log=clean
+	else
+		log="see $dir"
+	fi
 	echo_ns=$(sed -n 's/.*"ns_per_call": \([0-9.]*\).*/\1/p' \
 		"$dir/echo_bench.json" 2>/dev/null)
 	printf '%-24s %8s %8d %8d %8d %9s  %s\n' \
@@ -165,6 +189,11 @@ if [ -f "$out/stock-1node/guest0/huge_bench.txt" ]; then
 	echo
 	echo "stock-1node/guest0: scatterlist build + DMA map, 4 KiB pages vs 2 MiB chunks (per map):"
 	sed 's/^/  /' "$out/stock-1node/guest0/huge_bench.txt"
+fi
+if [ -f "$out/stock-1node/guest0/gpu_bench.txt" ]; then
+	echo
+	echo "stock-1node/guest0: sim GPU BAR tiers (memcpy through WC and UC mappings vs host memcpy):"
+	sed 's/^/  /' "$out/stock-1node/guest0/gpu_bench.txt"
 fi
 if [ -f "$out/stock-1node/guest0/submit_bench.txt" ]; then
 	echo

@@ -321,10 +321,13 @@ static void load_unload_cycles(void)
 }
 
 /* Leave the module loaded for whatever runs next. */
+/* Back as the runner loaded it (DMAPLANE_PARAMS, e.g. sim_gpu=1). */
 static void reload_defaults(void)
 {
+	const char *params = getenv("DMAPLANE_PARAMS");
+
 	ensure_unloaded();
-	KTAP_EXPECT_RET(load_module(""), 0);
+	KTAP_EXPECT_RET(load_module(params ? params : ""), 0);
 	KTAP_EXPECT(access(DMAPLANE_DEV_PATH, F_OK) == 0, "no %s",
 		    DMAPLANE_DEV_PATH);
 }

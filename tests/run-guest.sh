@@ -6,14 +6,17 @@
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Order matters: lifecycle reloads the module and leaves it loaded.
+# DMAPLANE_SUITES runs a subset, in this order (hil/run.sh: the suites whose
+# hardware is present); --list prints the whole list.
+all_suites="core buffer numa dmabuf rdma verbs flow gpu model kv_manifest kvxfer faults lifecycle"
+if [ "${1:-}" = --list ]; then echo "$all_suites"; exit 0; fi
+read -ra suites <<<"${DMAPLANE_SUITES:-$all_suites}"
 build=${DMAPLANE_BUILD:-$root/build}
 results=${DMAPLANE_RESULTS:?DMAPLANE_RESULTS must name a results directory}
 export DMAPLANE_KO=${DMAPLANE_KO:-$build/modules/$(uname -r)/src/module/dmaplane.ko}
 export DMAPLANE_LOG_PATTERNS=$root/tests/kernel-log-bad.re
 export DMAPLANE_CTL=$build/tools/dmaplanectl
-
-# Order matters: lifecycle reloads the module and leaves it loaded.
-suites=(core buffer numa dmabuf rdma verbs flow model kv_manifest kvxfer faults lifecycle)
 
 # A setup failure becomes a failed KTAP case so the host counts it.
 . "$root/tests/ktap.sh"
@@ -23,8 +26,17 @@ setup_failed() {
 }
 
 modprobe -a ib_core rdma_cm || setup_failed "modprobe_ib_core_rdma_cm"
+# A sim GPU (QEMU ivshmem-plain, vm/launch.sh --gpu-mem) is driven only
+# when asked for: on a lab host such a device would not be ours.
+params=()
+for dev in /sys/bus/pci/devices/*; do
+	[ "$(cat "$dev/vendor" 2>/dev/null)" = 0x1af4 ] &&
+		[ "$(cat "$dev/device")" = 0x1110 ] && params=(sim_gpu=1)
+done
+# The lifecycle suite reloads the module with these.
+export DMAPLANE_PARAMS="${params[*]}"
 if [ ! -e /sys/module/dmaplane ]; then
-	insmod "$DMAPLANE_KO" || setup_failed "insmod_dmaplane"
+	insmod "$DMAPLANE_KO" "${params[@]}" || setup_failed "insmod_dmaplane"
 fi
 
 # Debug kernel: whatever kmemleak suspects from boot is not ours; forget it.
@@ -57,6 +69,9 @@ bench echo_bench echo-bench --iterations 20000
 bench numa_bench numa-bench --size 16M --op copy --passes 3
 bench huge_bench huge-bench --sizes 16M,64M,256M --iterations 3
 bench submit_bench submit-bench --iterations 64000
+# BAR tiers on the sim GPU: write-combining and uncached mappings against
+# host memcpy.
+[ ${#params[@]} -gt 0 ] && bench gpu_bench gpu-bench --size 16M --iterations 3
 # A short loopback WRITE matrix where soft-RoCE is up (make bench: the full one).
 if [ -n "${DP_GUEST_IP:-}" ] && [ -n "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
 	bench rdma_bench rdma-bench --addr "$DP_GUEST_IP" --sizes 4K,1M \

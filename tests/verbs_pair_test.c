@@ -8,6 +8,10 @@
  *   verbs_pair_test --vanish IP PORT     (guest0, last: takes its link down)
  *   verbs_pair_test --outlive PEER PORT  (guest1, last)
  *
+ * With --gpu after PORT (serve/connect) the window on both sides is GPU
+ * memory (the sim GPU's first MiB, GPU_PIN) instead of host pages: GPU
+ * memory as the source and the destination of every verb.
+ *
  * The server announces a window (rkey, length: no address) holding
  * pattern SEED_READ and posts two receives. The client READs the window
  * and checks it, SENDs a pattern (into the server's landing buffer),
@@ -73,6 +77,7 @@ struct verdict {
 
 static int fd = -1;
 static bool serving;
+static bool gpu;		/* the data window is sim GPU memory */
 static const char *addr;
 static uint16_t port;
 static uint32_t ep;
@@ -99,6 +104,22 @@ static unsigned char *map_buffer(uint32_t *handle, size_t size)
 	void *p;
 
 	if (dmaplane_buffer_create_req(fd, &req))
+		return NULL;
+	*handle = req.handle;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 req.mmap_offset);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The first @size bytes of sim GPU 0, pinned and mapped. */
+static unsigned char *map_gpu(uint32_t *handle, size_t size)
+{
+	struct dmaplane_gpu_pin req = {
+		.provider = DMAPLANE_GPU_SIM, .length = size,
+	};
+	void *p;
+
+	if (dmaplane_gpu_pin(fd, &req))
 		return NULL;
 	*handle = req.handle;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
@@ -148,7 +169,7 @@ static void connect_and_register(void)
 		KTAP_EXPECT_RET(dmaplane_ep_dial(fd, params, &a, PEER_WAIT_MS,
 						 &ep), 0);
 	}
-	data = map_buffer(&data_buf, WINDOW);
+	data = gpu ? map_gpu(&data_buf, WINDOW) : map_buffer(&data_buf, WINDOW);
 	ctrl = map_buffer(&ctrl_buf, 4096);
 	KTAP_EXPECT(data && ctrl, "buffers: %s", strerror(errno));
 	if (ktap_case_failed())
@@ -567,10 +588,12 @@ static const struct ktap_case outlive_cases[] = {
 
 int main(int argc, char **argv)
 {
-	const char *mode = argc == 4 ? argv[1] : "";
+	bool args = argc == 4 || (argc == 5 && !strcmp(argv[4], "--gpu"));
+	const char *mode = args ? argv[1] : "";
 
-	addr = argc == 4 ? argv[2] : NULL;
-	port = argc == 4 ? (uint16_t)strtoul(argv[3], NULL, 0) : 0;
+	addr = args ? argv[2] : NULL;
+	port = args ? (uint16_t)strtoul(argv[3], NULL, 0) : 0;
+	gpu = argc == 5;
 	serving = !strcmp(mode, "--serve") || !strcmp(mode, "--vanish");
 	if (!strcmp(mode, "--serve"))
 		return SUITE("verbs_pair_serve", server_cases);
@@ -582,7 +605,7 @@ int main(int argc, char **argv)
 		params = &outlive_params;
 		return SUITE("verbs_pair_outlive", outlive_cases);
 	}
-	fprintf(stderr, "usage: %s --serve|--vanish IP PORT | --connect|--outlive PEER PORT\n",
+	fprintf(stderr, "usage: %s --serve|--vanish IP PORT [--gpu] | --connect|--outlive PEER PORT [--gpu]\n",
 		argv[0]);
 	return 2;
 }

@@ -10,6 +10,7 @@ qemu-system-x86 busybox-static cpio
 rdma-core ibverbs-utils rdmacm-utils perftest libibverbs-dev librdmacm-dev
 numactl libnuma-dev iproute2 procps xz-utils zstd
 lcov
+dkms dropbear-bin openssh-client jq
 "
 
 missing=""

@@ -27,6 +27,9 @@ Options:
                     fixture's proportions
   --guests N        number of guests, 1..8 (default 1)
   --rxe             bring up Soft-RoCE (rxeK on ethK) before the command
+  --gpu-mem MB      give each guest a sim GPU: an ivshmem-plain PCI device
+                    whose BAR 2 is MB MiB of host memory (a power of two;
+                    dmaplane drives it with sim_gpu=1)
   --timeout SEC     kill each guest after SEC seconds (default 300)
   --results DIR     host results directory (default: a new /tmp/dmaplane-vm.*);
                     guest i uses DIR/guest$i/, which is emptied first
@@ -68,7 +71,7 @@ die() {
 
 here=$(dirname "$(realpath "$0")")
 modroot=/lib/modules kver='' kernel='' topology='' smp='' mem=''
-guests=1 rxe=0 timeout=300 results='' append='' verbose=0 pvh=1
+guests=1 rxe=0 gpu_mem=0 timeout=300 results='' append='' verbose=0 pvh=1
 
 need_arg() { [[ $# -ge 2 ]] || die "$1 needs an argument"; }
 is_uint() { [[ $1 =~ ^(0|[1-9][0-9]*)$ ]]; }
@@ -82,6 +85,7 @@ while [[ $# -gt 0 ]]; do
         --mem) need_arg "$@"; mem=$2; shift ;;
         --guests) need_arg "$@"; guests=$2; shift ;;
         --rxe) rxe=1 ;;
+        --gpu-mem) need_arg "$@"; gpu_mem=$2; shift ;;
         --no-pvh) pvh=0 ;;
         --timeout) need_arg "$@"; timeout=$2; shift ;;
         --results) need_arg "$@"; results=$2; shift ;;
@@ -105,6 +109,12 @@ is_uint "$timeout" && ((timeout > 0)) || die "--timeout must be a positive integ
 [[ -z $smp ]] || { is_uint "$smp" && ((smp >= 1)); } || die "--smp must be >= 1"
 [[ -z $mem ]] || { is_uint "$mem" && ((mem >= 64)); } || die "--mem must be >= 64 (MiB)"
 [[ -z $smp || -z $topology ]] || die "--smp cannot be combined with --topology"
+is_uint "$gpu_mem" && ((gpu_mem == 0 || (gpu_mem & (gpu_mem - 1)) == 0)) ||
+    die "--gpu-mem must be a power of two (MiB)"
+gpu=()
+((gpu_mem == 0)) ||
+    gpu=(-object "memory-backend-ram,id=gpumem,size=${gpu_mem}M,share=on"
+        -device ivshmem-plain,memdev=gpumem)
 
 case ${ACCEL:-tcg} in
     tcg) accel=(-accel tcg -cpu max) ;;
@@ -348,6 +358,7 @@ for ((i = 0; i < guests; i++)); do
         printf 'DP_PEER_IPS=%q\n' "$(IFS=' '; echo "${peers[*]}")"
         printf 'DP_NIC_PEERS=(%s)\n' "$(printf '%q ' "${peers[@]}")"
         echo "DP_RXE=$rxe"
+        echo "DP_GPU_MEM=$gpu_mem"
         printf 'DP_MODULES=%q\n' "$modroot"
         printf 'DP_CWD=%q\n' "$PWD"
         printf 'DP_SCRIPT=%q\n' "$script"
@@ -381,7 +392,7 @@ for ((i = 0; i < guests; i++)); do
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
         -fsdev "local,id=results,path=$(qesc "${gdir[i]}"),security_model=none"
         -device virtio-9p-pci,fsdev=results,mount_tag=results
-        "${net[@]}")
+        "${net[@]}" "${gpu[@]}")
     if ((verbose)); then
         echo "guest$i: $(printf '%q ' "${qemu[@]}")" >&2
     fi

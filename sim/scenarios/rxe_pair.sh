@@ -30,16 +30,6 @@ bench_port=18516
 pair_port=18517
 vanish_port=18518
 stream_port=18519
-kv_port=18520
-dpinfer=$root/build/apps/dpinfer
-models=$root/fixtures/models
-# The demo's knobs (make sim passes them from the host's environment).
-kv_model=$models/${DP_KV_MODEL:-tiny}.conf
-kv_prompt=${DP_KV_PROMPT:-"The KV cache moves between hosts; the tokens must not change."}
-kv_chunk=${DP_KV_CHUNK:-64K}
-kv_window=()
-[ -n "${DP_KV_WINDOW:-}" ] && kv_window=(--window "$DP_KV_WINDOW")
-kv_chunks="64K 256K 1M 4M"
 stream_seconds=${DP_STREAM_SECONDS:-60}
 # The receiving side's runs: sustained, without and with credits, sweep.
 stream_runs=4
@@ -55,6 +45,9 @@ ktap() { # ok|"not ok" name [diagnostic]
 }
 
 peer=${DP_PEER_IPS%% *}
+# The disaggregated-inference demo (kv_serve here, kv_run on guest1), shared
+# with hil/'s two-host mode.
+. "$root/tests/kv-demo.sh"
 
 # A dmaplane connection by address across the link: guest0 accepts, guest1
 # connects (retrying until guest0 listens) and disconnects; guest0 passes
@@ -154,87 +147,6 @@ stream_send() { # name args...
 	fi
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b }'; }
-
-# guest0: the decode side of every kv run, one connection each.
-kv_decode() { # name args...
-	local name=$1
-	shift
-	if "$dpinfer" decode --addr "$DP_GUEST_IP" --port "$kv_port" "$@" \
-		>"$results/$name.txt" 2>&1; then
-		ktap ok "$name"
-	else
-		ktap "not ok" "$name" "see $name.txt"
-		status=1
-	fi
-}
-
-kv_serve() {
-	local c
-	kv_decode kv_decode_demo --model "$kv_model" --region 64M --requests 2 \
-		"${kv_window[@]}"
-	kv_decode kv_decode_nooverlap --model "$kv_model" --region 64M \
-		"${kv_window[@]}"
-	for c in $kv_chunks; do
-		kv_decode "kv_decode_7b_$c" --model "$models/llama7b-kv.conf" \
-			--region 80M
-	done
-}
-
-# guest1: one prefill run; its JSON in $results/NAME.json.
-kv_prefill() { # name args...
-	local name=$1
-	shift
-	if "$dpinfer" prefill --addr "$peer" --port "$kv_port" "$@" \
-		--json-out "$results/$name.json" >"$results/$name.txt" 2>&1; then
-		ktap ok "$name"
-	else
-		ktap "not ok" "$name" "see $name.txt"
-		status=1
-	fi
-}
-
-# The value of "key": in request @3 of JSON file @1 (first: 1).
-kv_field() { # file key [request]
-	sed 's/}, {/}\n{/g' "$1" 2>/dev/null | sed -n "${3:-1}p" |
-		sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" | tr -d '"'
-}
-
-kv_run() {
-	local c best=0 best_c= mbps sweep= sep=
-	kv_prefill kv_demo --model "$kv_model" --prompt "$kv_prompt" \
-		--generate 32 --chunk "$kv_chunk" --requests 2
-	kv_prefill kv_nooverlap --model "$kv_model" --prompt "$kv_prompt" \
-		--generate 32 --chunk "$kv_chunk" --no-overlap
-	for c in $kv_chunks; do
-		kv_prefill "kv_7b_$c" --model "$models/llama7b-kv.conf" \
-			--synthetic --prompt-len 129 --kv fp16 --chunk "$c"
-		mbps=$(kv_field "$results/kv_7b_$c.json" MBps)
-		sweep+="$sep\"$c\": ${mbps:-null}"
-		sep=", "
-		if [ -n "$mbps" ] && awk -v a="$mbps" -v b="$best" 'BEGIN { exit !(a > b) }'; then
-			best=$mbps best_c=$c
-		fi
-	done
-	local d=$results/kv_demo.json n=$results/kv_nooverlap.json
-	local exposed transfer hidden
-	exposed=$(kv_field "$d" exposed_transfer_ms)
-	transfer=$(kv_field "$n" transfer_ms)
-	hidden=$(awk -v e="$exposed" -v t="$transfer" 'BEGIN { if (t > 0) printf "%.3f", 1 - e / t }')
-	printf '{"model": "%s", "prompt_tokens": %s, "kv_bytes": %s, "chunks": %s, "transfer_MBps_without_overlap": %s, "prefill_ms": %s, "exposed_transfer_ms": %s, "transfer_without_overlap_ms": %s, "hidden": %s, "first_decode_ms": %s, "ttft_ms": %s, "decode_tokens_per_s": %s, "stalls": %s, "setup_ms": %s, "second_request_ttft_ms": %s, "bit_identical": %s, "kv7b_MBps_by_chunk": {%s}, "kv7b_best_MBps": %s, "kv7b_best_chunk": "%s", "ib_write_bw_MBps": %s, "kv7b_vs_ib_write_bw": %s}\n' \
-		"$(kv_field "$d" model)" \
-		"$(kv_field "$d" prompt_tokens)" "$(kv_field "$d" kv_bytes)" \
-		"$(kv_field "$d" chunks)" "$(kv_field "$n" MBps)" \
-		"$(kv_field "$d" prefill_ms)" "${exposed:-null}" "${transfer:-null}" \
-		"${hidden:-null}" "$(kv_field "$d" first_decode_ms)" \
-		"$(kv_field "$d" ttft_ms)" "$(kv_field "$d" decode_tokens_per_s)" \
-		"$(kv_field "$d" stalls)" "$(kv_field "$d" setup_ms)" \
-		"$(kv_field "$d" ttft_ms 2)" \
-		"$(grep -q 'verdict: bit-identical' "$results/kv_demo.txt" && echo true || echo false)" \
-		"$sweep" "$best" "$best_c" "${avg:-null}" "$(ratio "$best" "${avg:-0}")" |
-		sed 's/: ,/: null,/g' | tee "$results/kv_report.json"
-}
-
 if [ "$DP_GUEST_INDEX" = 0 ]; then
 	perftest_server ib_write_bw -s "$size" -n "$iters"
 	perftest_server ib_write_lat -s "$lat_size" -n "$lat_iters"
@@ -242,6 +154,8 @@ if [ "$DP_GUEST_INDEX" = 0 ]; then
 	rdma_pair
 	"$root/build/tests/verbs_pair_test" --serve "$DP_GUEST_IP" "$pair_port" \
 		>"$results/verbs_pair.ktap" 2>&1 || status=1
+	"$root/build/tests/verbs_pair_test" --serve "$DP_GUEST_IP" "$gpu_port" \
+		--gpu >"$results/verbs_pair_gpu.ktap" 2>&1 || status=1
 	if "$ctl" rdma-bench --serve --addr "$DP_GUEST_IP" --port "$bench_port" \
 		>"$results/rdma_bench_serve.log" 2>&1; then
 		ktap ok rdma_bench_serve
@@ -295,6 +209,9 @@ rdma_pair
 # Every verb across the link, checked byte for byte on both sides.
 "$root/build/tests/verbs_pair_test" --connect "$peer" "$pair_port" \
 	>"$results/verbs_pair.ktap" 2>&1 || status=1
+# The same with GPU memory (the sim GPU) as the window on both sides.
+"$root/build/tests/verbs_pair_test" --connect "$peer" "$gpu_port" --gpu \
+	>"$results/verbs_pair_gpu.ktap" 2>&1 || status=1
 
 # dmaplane's WRITE matrix on the same link, against the figures above.
 refs=()

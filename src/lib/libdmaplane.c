@@ -184,6 +184,38 @@ int dmaplane_import_dmabuf(int fd, int dmabuf_fd,
 	return dmaplane_ioctl(fd, DMAPLANE_IOC_IMPORT_DMABUF, out);
 }
 
+int dmaplane_gpu_pin(int fd, struct dmaplane_gpu_pin *req)
+{
+	return dmaplane_ioctl(fd, DMAPLANE_IOC_GPU_PIN, req);
+}
+
+int dmaplane_gpu_sim_free(int fd, uint32_t device, uint64_t addr,
+			  uint64_t length, uint32_t *revoked)
+{
+	struct dmaplane_gpu_sim_free req = {
+		.device = device, .addr = addr, .length = length,
+	};
+	int ret = dmaplane_ioctl(fd, DMAPLANE_IOC_GPU_SIM_FREE, &req);
+
+	if (!ret && revoked)
+		*revoked = req.revoked;
+	return ret;
+}
+
+const char *dmaplane_gpu_provider_name(uint32_t provider)
+{
+	switch (provider) {
+	case DMAPLANE_GPU_NVIDIA_P2P:
+		return "nvidia-p2p";
+	case DMAPLANE_GPU_DMABUF:
+		return "dma-buf";
+	case DMAPLANE_GPU_SIM:
+		return "sim";
+	default:
+		return NULL;
+	}
+}
+
 int dmaplane_buffer_revoke(int fd, uint32_t handle, uint32_t *exports)
 {
 	struct dmaplane_revoke req = { .handle = handle };
@@ -329,6 +361,10 @@ const char *dmaplane_cap_name(uint64_t cap)
 		return "endpoints";
 	case DMAPLANE_CAP_VERBS:
 		return "verbs";
+	case DMAPLANE_CAP_CREDITS:
+		return "credits";
+	case DMAPLANE_CAP_GPU:
+		return "gpu";
 	default:
 		return NULL;
 	}

@@ -58,6 +58,13 @@ int dmaplane_export_dmabuf(int fd, uint32_t handle, uint32_t flags,
 int dmaplane_import_dmabuf(int fd, int dmabuf_fd,
 			   struct dmaplane_import_dmabuf *out);
 int dmaplane_buffer_revoke(int fd, uint32_t handle, uint32_t *exports);
+/* GPU_PIN: *@req in (provider, flags, addr, length, device), out fields filled. */
+int dmaplane_gpu_pin(int fd, struct dmaplane_gpu_pin *req);
+/* GPU_SIM_FREE: *@revoked (may be NULL) gets the pinned ranges revoked. */
+int dmaplane_gpu_sim_free(int fd, uint32_t device, uint64_t addr,
+			  uint64_t length, uint32_t *revoked);
+/* "nvidia-p2p", "dma-buf", "sim", or NULL for an unknown provider. */
+const char *dmaplane_gpu_provider_name(uint32_t provider);
 /*
  * RDMA_DEVICES: *@devs (malloc'd, free() it) holds *@n devices; asks for
  * the count first and again if a device appeared meanwhile.

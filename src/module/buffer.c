@@ -61,6 +61,8 @@ static void dmaplane_buffer_release(struct dmaplane_obj *obj)
 	dmaplane_buffer_unlist(buf);
 	if (buf->kind == DMAPLANE_KIND_IMPORT) {
 		dmaplane_import_release(buf);
+	} else if (buf->kind == DMAPLANE_KIND_GPU) {
+		dmaplane_gpu_release(buf);
 	} else {
 		dmaplane_buffer_unmap(buf);
 		dmaplane_free_backing(buf);
@@ -103,6 +105,7 @@ void dmaplane_buffer_init(struct dmaplane_buffer *buf,
 	atomic_set(&buf->mrs, 0);
 	mutex_init(&buf->lock);
 	INIT_LIST_HEAD(&buf->export_list);
+	INIT_LIST_HEAD(&buf->mr_list);
 	atomic_inc(&dmaplane_stats.buffers);
 	mutex_lock(&dmaplane_buffers_lock);
 	buf->id = ++dmaplane_next_buffer_id;
@@ -391,8 +394,9 @@ int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
 	buf = dmaplane_buffer_lookup(ctx, info->handle);
 	if (!buf)
 		return -ENOENT;
-	/* An importer may not look at the exporter's pages. */
-	if (buf->kind == DMAPLANE_KIND_IMPORT && info->node_pages_len) {
+	/* An importer may not look at the exporter's pages; GPUs have none. */
+	if ((buf->kind == DMAPLANE_KIND_IMPORT ||
+	     buf->kind == DMAPLANE_KIND_GPU) && info->node_pages_len) {
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
@@ -405,8 +409,10 @@ int dmaplane_ioc_buffer_info(struct dmaplane_ctx *ctx, void *arg,
 	info->mappings = atomic_read(&buf->mappings);
 	info->nr_pages = buf->nr_pages;
 	info->pages_on_node = buf->pages_on_node;
-	info->dma_segments = buf->kind == DMAPLANE_KIND_IMPORT ?
-			     dmaplane_import_segments(buf) : buf->sgt.nents;
+	if (buf->kind == DMAPLANE_KIND_IMPORT)
+		info->dma_segments = dmaplane_import_segments(buf);
+	else if (buf->kind != DMAPLANE_KIND_GPU)
+		info->dma_segments = buf->sgt.nents;
 	info->huge_chunks = buf->huge_chunks;
 	info->mmap_offset = dmaplane_mmap_offset(buf->obj.handle);
 	info->nr_node_ids = nr_node_ids;
@@ -446,7 +452,8 @@ int dmaplane_ioc_map_bench(struct dmaplane_ctx *ctx, void *arg,
 	if (!buf)
 		return -ENOENT;
 	if (buf->kind == DMAPLANE_KIND_COHERENT ||
-	    buf->kind == DMAPLANE_KIND_IMPORT) {
+	    buf->kind == DMAPLANE_KIND_IMPORT ||
+	    buf->kind == DMAPLANE_KIND_GPU) {
 		ret = -EINVAL;
 		goto out;
 	}

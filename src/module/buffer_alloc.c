@@ -266,6 +266,7 @@ void dmaplane_free_backing(struct dmaplane_buffer *buf)
 		}
 		break;
 	case DMAPLANE_KIND_IMPORT:	/* no pages: dmaplane_import_release() */
+	case DMAPLANE_KIND_GPU:		/* none: dmaplane_gpu_release() */
 		break;
 	case DMAPLANE_KIND_PAGES:
 	case DMAPLANE_KIND_HUGE:

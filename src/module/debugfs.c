@@ -30,6 +30,8 @@ static const struct {
 	DMAPLANE_COUNTER(op_bytes),
 	DMAPLANE_COUNTER(op_errors),
 	DMAPLANE_COUNTER(handshakes_refused),
+	DMAPLANE_COUNTER(gpu_pinned_bytes),
+	DMAPLANE_COUNTER(gpu_revocations),
 };
 
 static const char *const dmaplane_kind_names[] = {
@@ -38,6 +40,7 @@ static const char *const dmaplane_kind_names[] = {
 	[DMAPLANE_KIND_HUGE] = "huge",
 	[DMAPLANE_KIND_USER] = "user",
 	[DMAPLANE_KIND_IMPORT] = "import",
+	[DMAPLANE_KIND_GPU] = "gpu",
 };
 
 static void dmaplane_buffer_show(struct dmaplane_buffer *buf, void *data)

@@ -266,6 +266,9 @@ VISIBLE_IF_KUNIT struct dma_buf *dmaplane_export(struct dmaplane_buffer *buf,
 
 	if (buf->kind == DMAPLANE_KIND_IMPORT)
 		return ERR_PTR(-EINVAL);
+	/* Its importers would need the provider's revocation: not yet. */
+	if (buf->kind == DMAPLANE_KIND_GPU)
+		return ERR_PTR(-EOPNOTSUPP);
 	exp = kzalloc(sizeof(*exp), GFP_KERNEL);
 	if (!exp)
 		return ERR_PTR(-ENOMEM);

@@ -107,17 +107,18 @@ int dmaplane_import_mmap(struct dmaplane_buffer *buf,
 	return dma_buf_mmap(buf->import_dmabuf, vma, vma->vm_pgoff);
 }
 
-int dmaplane_ioc_import_dmabuf(struct dmaplane_ctx *ctx, void *arg,
-			       struct dmaplane_commit *commit)
+/*
+ * Import dma-buf @fd as a buffer of @ctx, its handle reserved through
+ * @commit; *@out is valid until the ioctl returns.
+ */
+int dmaplane_import(struct dmaplane_ctx *ctx, int fd,
+		    struct dmaplane_commit *commit, struct dmaplane_buffer **out)
 {
-	struct dmaplane_import_dmabuf *req = arg;
 	struct dmaplane_buffer *buf;
 	struct dma_buf *dmabuf;
 	int ret;
 
-	if (req->flags & ~DMAPLANE_IMPORT_VALID_FLAGS)
-		return -EINVAL;
-	dmabuf = dma_buf_get(req->fd);
+	dmabuf = dma_buf_get(fd);
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);
 	/* Devices write through dmaplane buffers: read-only is not enough. */
@@ -143,6 +144,21 @@ int dmaplane_ioc_import_dmabuf(struct dmaplane_ctx *ctx, void *arg,
 		return ret;
 	}
 	ret = dmaplane_buffer_reserve(ctx, buf, commit);
+	if (!ret)
+		*out = buf;
+	return ret;
+}
+
+int dmaplane_ioc_import_dmabuf(struct dmaplane_ctx *ctx, void *arg,
+			       struct dmaplane_commit *commit)
+{
+	struct dmaplane_import_dmabuf *req = arg;
+	struct dmaplane_buffer *buf;
+	int ret;
+
+	if (req->flags & ~DMAPLANE_IMPORT_VALID_FLAGS)
+		return -EINVAL;
+	ret = dmaplane_import(ctx, req->fd, commit, &buf);
 	if (ret)
 		return ret;
 	req->handle = buf->obj.handle;

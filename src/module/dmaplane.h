@@ -51,6 +51,8 @@ struct dmaplane_stats {
 	atomic64_t op_bytes;		/* bytes of successful operations */
 	atomic64_t op_errors;		/* operations completed with an error */
 	atomic64_t handshakes_refused;	/* connections without a dmaplane hello */
+	atomic64_t gpu_pinned_bytes;	/* GPU memory pinned now */
+	atomic64_t gpu_revocations;	/* pinned ranges their provider took back */
 };
 
 extern struct dmaplane_stats dmaplane_stats;
@@ -150,6 +152,7 @@ enum dmaplane_buf_kind {
 	DMAPLANE_KIND_HUGE,
 	DMAPLANE_KIND_USER,
 	DMAPLANE_KIND_IMPORT,
+	DMAPLANE_KIND_GPU,
 };
 
 #define DMAPLANE_HUGE_ORDER	(PMD_SHIFT - PAGE_SHIFT)
@@ -164,7 +167,8 @@ enum dmaplane_buf_kind {
  * for @dma_dev (streaming, bidirectional) for the buffer's lifetime; for
  * COHERENT it describes the coherent allocation at @cpu_addr/@dma_addr.
  * An IMPORT has no pages: @import_sgt maps the foreign dma-buf for the
- * module's DMA device.
+ * module's DMA device. A GPU buffer has none either: @gpu is the pinned
+ * range, mapped per device by its provider (gpu.h).
  */
 struct dmaplane_buffer {
 	struct dmaplane_obj obj;
@@ -192,12 +196,19 @@ struct dmaplane_buffer {
 	atomic_t mrs;		/* MRs registered over it */
 	/*
 	 * @lock serialises exporting, attaching and revoking: @export_list
-	 * and each export's revoked flag and static attachment count. It
-	 * nests outside a dma-buf's reservation lock.
+	 * and each export's revoked flag and static attachment count; and
+	 * registering against revoking: @mr_list and a GPU buffer's @revoked.
+	 * It nests outside a dma-buf's reservation lock and is never held
+	 * while taking an endpoint's op_lock.
 	 */
 	struct mutex lock;
 	struct list_head export_list;	/* struct dmaplane_export */
-	/* IMPORT: @import_sgt and @revoked are under the dma-buf's resv. */
+	struct list_head mr_list;	/* struct dmaplane_mr, buf_node */
+	struct dmaplane_gpu_range *gpu;	/* GPU */
+	/*
+	 * IMPORT: @import_sgt and @revoked are under the dma-buf's resv.
+	 * GPU: @revoked is set under @lock, once.
+	 */
 	struct dma_buf *import_dmabuf;
 	struct dma_buf_attachment *import_attach;
 	struct sg_table *import_sgt;
@@ -285,12 +296,23 @@ int dmaplane_ioc_buffer_revoke(struct dmaplane_ctx *ctx, void *arg,
 			       struct dmaplane_commit *commit);
 
 /* dmabuf_import.c */
+int dmaplane_import(struct dmaplane_ctx *ctx, int fd,
+		    struct dmaplane_commit *commit, struct dmaplane_buffer **out);
 int dmaplane_ioc_import_dmabuf(struct dmaplane_ctx *ctx, void *arg,
 			       struct dmaplane_commit *commit);
 int dmaplane_import_mmap(struct dmaplane_buffer *buf,
 			 struct vm_area_struct *vma);
 void dmaplane_import_release(struct dmaplane_buffer *buf);
 unsigned int dmaplane_import_segments(struct dmaplane_buffer *buf);
+
+/* gpu.c (providers: gpu.h) */
+void dmaplane_gpu_fill_info(struct dmaplane_info *info);
+void dmaplane_gpu_release(struct dmaplane_buffer *buf);
+int dmaplane_gpu_mmap(struct dmaplane_buffer *buf, struct vm_area_struct *vma);
+int dmaplane_ioc_gpu_pin(struct dmaplane_ctx *ctx, void *arg,
+			 struct dmaplane_commit *commit);
+int dmaplane_ioc_gpu_sim_free(struct dmaplane_ctx *ctx, void *arg,
+			      struct dmaplane_commit *commit);
 
 /* rdma_ep.c */
 #if IS_ENABLED(CONFIG_KUNIT)
@@ -318,6 +340,7 @@ int dmaplane_ioc_ep_info(struct dmaplane_ctx *ctx, void *arg,
 			 struct dmaplane_commit *commit);
 
 /* rdma_mr.c */
+void dmaplane_mr_revoke_buffer(struct dmaplane_buffer *buf);
 int dmaplane_ioc_mr_reg(struct dmaplane_ctx *ctx, void *arg,
 			struct dmaplane_commit *commit);
 int dmaplane_ioc_mr_dereg(struct dmaplane_ctx *ctx, void *arg,

@@ -94,6 +94,10 @@ static const struct dmaplane_ioctl_desc dmaplane_ioctls[] = {
 		       struct dmaplane_reap, reserved),
 	DMAPLANE_IOCTL(DMAPLANE_IOC_ENDPOINT_EVENTFD, dmaplane_ioc_ep_eventfd,
 		       struct dmaplane_ep_eventfd, fd),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_GPU_PIN, dmaplane_ioc_gpu_pin,
+		       struct dmaplane_gpu_pin, result_flags),
+	DMAPLANE_IOCTL(DMAPLANE_IOC_GPU_SIM_FREE, dmaplane_ioc_gpu_sim_free,
+		       struct dmaplane_gpu_sim_free, reserved),
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <linux/string.h>
 
 #include "dmaplane.h"
+#include "gpu.h"
 
 unsigned long dmaplane_max_buffer_size = 1UL << 30;
 module_param_named(max_buffer_size, dmaplane_max_buffer_size, ulong, 0444);
@@ -48,6 +49,7 @@ void dmaplane_fill_info(struct dmaplane_info *info)
 	info->rdma_devices = dmaplane_rdma_device_count();
 	strscpy(info->module_version, DMAPLANE_MODULE_VERSION,
 		sizeof(info->module_version));
+	dmaplane_gpu_fill_info(info);
 }
 
 static int dmaplane_open(struct inode *inode, struct file *file)
@@ -114,15 +116,21 @@ static int __init dmaplane_init(void)
 	if (ret)
 		goto err_rdma;
 
-	ret = misc_register(&dmaplane_miscdev);
+	ret = dmaplane_gpu_sim_init();
 	if (ret)
 		goto err_ep;
+
+	ret = misc_register(&dmaplane_miscdev);
+	if (ret)
+		goto err_gpu;
 
 	dmaplane_debugfs_init();
 	pr_info("dmaplane: version %s, uapi %d\n", DMAPLANE_MODULE_VERSION,
 		DMAPLANE_UAPI_VERSION);
 	return 0;
 
+err_gpu:
+	dmaplane_gpu_sim_exit();
 err_ep:
 	dmaplane_ep_exit();
 err_rdma:
@@ -136,6 +144,7 @@ static void __exit dmaplane_exit(void)
 {
 	dmaplane_debugfs_exit();
 	misc_deregister(&dmaplane_miscdev);
+	dmaplane_gpu_sim_exit();
 	dmaplane_ep_exit();
 	dmaplane_rdma_exit();
 	dmaplane_dma_exit();

@@ -9,8 +9,9 @@
  * makes BUFFER_DESTROY return -EBUSY). The module's own pages (PAGES, HUGE)
  * are faulted in as ordinary pages, so get_user_pages() works on them;
  * COHERENT memory goes through dma_mmap_coherent() and pinned USER pages,
- * which belong to another mapping, are mapped by PFN. An IMPORT is mapped
- * by its exporter (dma_buf_mmap): that VMA holds the dma-buf, not us.
+ * which belong to another mapping, are mapped by PFN, as is GPU memory (by
+ * its provider). An IMPORT is mapped by its exporter (dma_buf_mmap): that
+ * VMA holds the dma-buf, not us.
  */
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
@@ -135,6 +136,9 @@ int dmaplane_buffer_mmap(struct dmaplane_buffer *buf,
 		break;
 	case DMAPLANE_KIND_USER:
 		ret = dmaplane_mmap_pinned(buf, vma);
+		break;
+	case DMAPLANE_KIND_GPU:
+		ret = dmaplane_gpu_mmap(buf, vma);
 		break;
 	default:
 		vma->vm_ops = &dmaplane_page_vm_ops;

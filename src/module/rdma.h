@@ -161,6 +161,20 @@ struct dmaplane_ep {
  * when the device goes away the endpoint deregisters them and leaves
  * @ibmr NULL. @lkey and @rkey are copies, for the posting path.
  */
+/*
+ * How an MR's window reaches its device: pages mapped with the DMA API
+ * (PAGES), an import's exporter's kernel mapping or an import's attachment
+ * (below), or the GPU provider's mapping for the device, or its kernel
+ * mapping for a software device (GPU, GPU_KVA).
+ */
+enum dmaplane_mr_mapping {
+	DMAPLANE_MR_PAGES,
+	DMAPLANE_MR_IMPORT_VMAP,
+	DMAPLANE_MR_IMPORT_ATTACH,
+	DMAPLANE_MR_GPU,
+	DMAPLANE_MR_GPU_KVA,
+};
+
 struct dmaplane_mr {
 	struct dmaplane_obj obj;
 	struct dmaplane_ep *ep;
@@ -168,6 +182,7 @@ struct dmaplane_mr {
 	struct ib_mr *ibmr;
 	struct ib_device *ibdev;
 	struct sg_table sgt;		/* the window, mapped for @ibdev */
+	enum dmaplane_mr_mapping mapping; /* how @sgt was made */
 	/*
 	 * An import reaches a device that does DMA through the exporter's
 	 * mapping (@attach, @attach_sgt; @sgt then only copies its DMA
@@ -184,6 +199,8 @@ struct dmaplane_mr {
 	u32 rkey;
 	atomic_t inflight;		/* operations posted on it */
 	struct list_head ep_node;
+	struct list_head buf_node;	/* buf->mr_list, under buf->lock */
+	bool revoked;			/* taken by a revocation; buf->lock */
 };
 
 /* rdma_ep.c */

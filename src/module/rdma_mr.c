@@ -13,7 +13,11 @@
  * An imported dma-buf is mapped for the device by the exporter (a static
  * attachment: the exporter keeps the memory where it is while the MR
  * lives); a software device, which takes kernel virtual addresses for DMA
- * addresses, gets the pages of the exporter's kernel mapping instead.
+ * addresses, gets the pages of the exporter's kernel mapping instead. GPU
+ * memory is mapped by its provider, or reached through the provider's
+ * kernel mapping by a software device; when the provider revokes it, its
+ * MRs are fenced and dropped (dmaplane_mr_revoke_buffer) and stay as
+ * handles that fail with -ENODEV.
  *
  * Deregistration invalidates the rkey with LOCAL_INV while the QP works,
  * then frees the MR and unmaps the pages; only then is the buffer's
@@ -28,6 +32,7 @@
 #include <rdma/rdma_cm.h>
 #include <kunit/visibility.h>
 
+#include "gpu.h"
 #include "rdma.h"
 
 /* The largest device page an MR is built from: a HUGE buffer's chunk. */
@@ -146,14 +151,15 @@ static void dmaplane_sync_piece_for_device(void *arg, dma_addr_t addr,
  * posting) or back to the CPU (after a completion): only that range, so
  * operations on other parts of the window are left alone. post_lock held
  * with the QP live, or a completion of the MR pending: the window is
- * mapped. Nothing to do for software devices, nor for an import's
- * attachment (the exporter keeps its own mapping coherent for importers;
- * CPU access goes through DMA_BUF_IOCTL_SYNC).
+ * mapped. Only pages the DMA API mapped need it: not for software
+ * devices, nor for an import's attachment (the exporter keeps its own
+ * mapping coherent for importers; CPU access goes through
+ * DMA_BUF_IOCTL_SYNC), nor for GPU memory (no CPU cache in the way).
  */
 void dmaplane_mr_sync(struct dmaplane_mr *mr, u64 offset, u64 len,
 		      bool for_cpu)
 {
-	if (ib_uses_virt_dma(mr->ibdev) || mr->attach)
+	if (ib_uses_virt_dma(mr->ibdev) || mr->mapping != DMAPLANE_MR_PAGES)
 		return;
 	dmaplane_dma_range(&mr->sgt, offset, offset + len,
 			   for_cpu ? dmaplane_sync_piece_for_cpu :
@@ -219,6 +225,7 @@ static int dmaplane_mr_map_import_vmap(struct dmaplane_mr *mr)
 	kvfree(pages);
 	if (ret)
 		goto err_vunmap;
+	mr->mapping = DMAPLANE_MR_IMPORT_VMAP;
 	return 0;
 
 err_vunmap:
@@ -293,6 +300,7 @@ static int dmaplane_mr_map_import_attach(struct dmaplane_mr *mr)
 	ret = dmaplane_mr_copy_window(mr, sgt);
 	if (ret)
 		goto err_unmap;
+	mr->mapping = DMAPLANE_MR_IMPORT_ATTACH;
 	return 0;
 
 err_unmap:
@@ -306,26 +314,77 @@ err_detach:
 	return ret;
 }
 
+/*
+ * A software device reaches GPU memory through the provider's kernel
+ * mapping: one segment per GiB (so any page size up to 2 MiB the
+ * mapping's alignment allows fits), kernel addresses as DMA addresses.
+ */
+static int dmaplane_mr_map_gpu_kva(struct dmaplane_mr *mr)
+{
+	struct dmaplane_gpu_range *pin = mr->buf->gpu;
+	void *kva = pin->ops->kva ? pin->ops->kva(pin) : NULL;
+	struct scatterlist *sg;
+	u64 pos = 0;
+	int i, ret;
+
+	if (!kva)
+		return -EOPNOTSUPP;
+	ret = sg_alloc_table(&mr->sgt, DIV_ROUND_UP_ULL(mr->length, SZ_1G),
+			     GFP_KERNEL_ACCOUNT);
+	if (ret)
+		return ret;
+	for_each_sgtable_sg(&mr->sgt, sg, i) {
+		sg_dma_address(sg) = (uintptr_t)kva + mr->offset + pos;
+		sg_dma_len(sg) = min_t(u64, SZ_1G, mr->length - pos);
+		pos += sg_dma_len(sg);
+	}
+	mr->sgt.nents = mr->sgt.orig_nents;
+	mr->mapping = DMAPLANE_MR_GPU_KVA;
+	return 0;
+}
+
+static int dmaplane_mr_map_gpu(struct dmaplane_mr *mr)
+{
+	struct dmaplane_gpu_range *pin = mr->buf->gpu;
+	int ret;
+
+	if (ib_uses_virt_dma(mr->ibdev))
+		return dmaplane_mr_map_gpu_kva(mr);
+	ret = pin->ops->map(pin, mr->ibdev->dma_device, mr->offset,
+			    mr->length, &mr->sgt);
+	if (!ret)
+		mr->mapping = DMAPLANE_MR_GPU;
+	return ret;
+}
+
 /* The window, mapped for the RDMA device. */
 static int dmaplane_mr_map_window(struct dmaplane_mr *mr)
 {
 	struct dmaplane_buffer *buf = mr->buf;
 
-	if (buf->kind != DMAPLANE_KIND_IMPORT)
+	switch (buf->kind) {
+	case DMAPLANE_KIND_GPU:
+		return dmaplane_mr_map_gpu(mr);
+	case DMAPLANE_KIND_IMPORT:
+		if (ib_uses_virt_dma(mr->ibdev))
+			return dmaplane_mr_map_import_vmap(mr);
+		return dmaplane_mr_map_import_attach(mr);
+	default:
+		mr->mapping = DMAPLANE_MR_PAGES;
 		return dmaplane_mr_map_pages(mr, buf->pages +
 					     (mr->offset >> PAGE_SHIFT),
 					     DIV_ROUND_UP(mr->length,
 							  PAGE_SIZE));
-	if (ib_uses_virt_dma(mr->ibdev))
-		return dmaplane_mr_map_import_vmap(mr);
-	return dmaplane_mr_map_import_attach(mr);
+	}
 }
 
 static void dmaplane_mr_unmap_window(struct dmaplane_mr *mr)
 {
 	struct dma_buf *dmabuf = mr->buf->import_dmabuf;
+	struct dmaplane_gpu_range *pin = mr->buf->gpu;
 
-	if (mr->attach) {
+	switch (mr->mapping) {
+	case DMAPLANE_MR_IMPORT_ATTACH:
 		sg_free_table(&mr->sgt);
 		dma_resv_lock(dmabuf->resv, NULL);
 		dma_buf_unmap_attachment(mr->attach, mr->attach_sgt,
@@ -334,14 +393,24 @@ static void dmaplane_mr_unmap_window(struct dmaplane_mr *mr)
 		dma_buf_detach(dmabuf, mr->attach);
 		mr->attach = NULL;
 		mr->attach_sgt = NULL;
-		return;
-	}
-	ib_dma_unmap_sgtable_attrs(mr->ibdev, &mr->sgt, DMA_BIDIRECTIONAL,
-				   DMA_ATTR_SKIP_CPU_SYNC);
-	sg_free_table(&mr->sgt);
-	if (!iosys_map_is_null(&mr->vmap)) {
-		dma_buf_vunmap(dmabuf, &mr->vmap);
-		iosys_map_clear(&mr->vmap);
+		break;
+	case DMAPLANE_MR_GPU:
+		pin->ops->unmap(pin, mr->ibdev->dma_device, &mr->sgt);
+		break;
+	case DMAPLANE_MR_GPU_KVA:
+		sg_free_table(&mr->sgt);
+		break;
+	case DMAPLANE_MR_PAGES:
+	case DMAPLANE_MR_IMPORT_VMAP:
+		ib_dma_unmap_sgtable_attrs(mr->ibdev, &mr->sgt,
+					   DMA_BIDIRECTIONAL,
+					   DMA_ATTR_SKIP_CPU_SYNC);
+		sg_free_table(&mr->sgt);
+		if (mr->mapping == DMAPLANE_MR_IMPORT_VMAP) {
+			dma_buf_vunmap(dmabuf, &mr->vmap);
+			iosys_map_clear(&mr->vmap);
+		}
+		break;
 	}
 }
 
@@ -443,8 +512,14 @@ void dmaplane_mr_drop_all(struct dmaplane_ep *ep)
 		dmaplane_mr_drop(mr);
 }
 
-/* Invalidate the rkey, then free the MR and its mapping. op_lock held. */
-static void dmaplane_mr_deregister(struct dmaplane_mr *mr)
+/*
+ * Invalidate the rkey, then free the MR and its mapping. With operations
+ * still in flight (the file is closing under them), or with @fence, the
+ * connection ends with @error first and everything on it completes
+ * flushed. op_lock held.
+ */
+static void dmaplane_mr_invalidate(struct dmaplane_mr *mr, int error,
+				   bool fence)
 {
 	struct dmaplane_ep *ep = mr->ep;
 	struct ib_send_wr inv = {
@@ -452,18 +527,59 @@ static void dmaplane_mr_deregister(struct dmaplane_mr *mr)
 		.ex.invalidate_rkey = mr->ibmr->rkey,
 	};
 
-	/*
-	 * Operations still in flight (the file is closing under them): end
-	 * the connection and let them complete flushed first.
-	 */
-	if (atomic_read(&mr->inflight)) {
-		dmaplane_ep_fail(ep, -ECANCELED);
+	if (fence || atomic_read(&mr->inflight)) {
+		dmaplane_ep_fail(ep, error);
 		dmaplane_ep_quiesce(ep);
 	}
 	/* A QP that cannot invalidate is in error: ib_dereg_mr() does it. */
 	if (dmaplane_ep_post_local(ep, &inv))
 		atomic64_inc(&dmaplane_stats.mr_dereg_no_inv);
 	dmaplane_mr_drop(mr);
+}
+
+/*
+ * The next MR over @buf no revocation took yet, with a reference; NULL
+ * when none is left.
+ */
+static struct dmaplane_mr *dmaplane_mr_take(struct dmaplane_buffer *buf)
+{
+	struct dmaplane_mr *mr, *found = NULL;
+
+	mutex_lock(&buf->lock);
+	list_for_each_entry(mr, &buf->mr_list, buf_node) {
+		if (mr->revoked || !kref_get_unless_zero(&mr->obj.ref))
+			continue;
+		mr->revoked = true;
+		found = mr;
+		break;
+	}
+	mutex_unlock(&buf->lock);
+	return found;
+}
+
+/*
+ * @buf's memory was taken back (gpu.c): no new MR can be made over it.
+ * Fence and drop every MR that is: one a peer can reach, or with
+ * operations in flight, ends its connection (-ENODEV, QP flushed, peer
+ * disconnected); then the rkey is invalidated and the window unmapped.
+ */
+void dmaplane_mr_revoke_buffer(struct dmaplane_buffer *buf)
+{
+	struct dmaplane_mr *mr;
+
+	while ((mr = dmaplane_mr_take(buf))) {
+		struct dmaplane_ep *ep = mr->ep;
+		bool remote = mr->access & (DMAPLANE_MR_REMOTE_WRITE |
+					    DMAPLANE_MR_REMOTE_READ);
+
+		mutex_lock(&ep->op_lock);
+		if (mr->ibmr)
+			dmaplane_mr_invalidate(mr, -ENODEV, remote);
+		mutex_unlock(&ep->op_lock);
+		if (remote)
+			dmaplane_ep_break(ep);
+		dmaplane_mr_put(mr);
+	}
 }
 
 static void dmaplane_mr_release(struct dmaplane_obj *obj)
@@ -473,8 +589,11 @@ static void dmaplane_mr_release(struct dmaplane_obj *obj)
 
 	mutex_lock(&ep->op_lock);
 	if (mr->ibmr)
-		dmaplane_mr_deregister(mr);
+		dmaplane_mr_invalidate(mr, -ECANCELED, false);
 	mutex_unlock(&ep->op_lock);
+	mutex_lock(&mr->buf->lock);
+	list_del(&mr->buf_node);
+	mutex_unlock(&mr->buf->lock);
 	atomic_dec(&mr->buf->mrs);
 	atomic_dec(&ep->mr_handles);
 	dmaplane_buffer_put(mr->buf);
@@ -533,6 +652,7 @@ int dmaplane_ioc_mr_reg(struct dmaplane_ctx *ctx, void *arg,
 	}
 	dmaplane_obj_init(&mr->obj, DMAPLANE_OBJ_MR, &dmaplane_mr_ops);
 	INIT_LIST_HEAD(&mr->ep_node);
+	INIT_LIST_HEAD(&mr->buf_node);
 	mr->ep = ep;
 	mr->buf = buf;
 	mr->offset = req->offset;
@@ -552,6 +672,15 @@ int dmaplane_ioc_mr_reg(struct dmaplane_ctx *ctx, void *arg,
 	/* From here the release op owns the references. */
 	atomic_inc(&buf->mrs);
 	atomic_inc(&ep->mr_handles);
+	/* A revocation that came meanwhile missed this MR: undo it. */
+	mutex_lock(&buf->lock);
+	if (!buf->revoked)
+		list_add_tail(&mr->buf_node, &buf->mr_list);
+	mutex_unlock(&buf->lock);
+	if (list_empty(&mr->buf_node)) {
+		dmaplane_mr_put(mr);
+		return -ENODEV;
+	}
 	ret = dmaplane_ctx_reserve(ctx, &mr->obj);
 	if (ret) {
 		dmaplane_mr_put(mr);

@@ -407,6 +407,11 @@ static int dmaplane_ep_submit(struct dmaplane_ctx *ctx, struct dmaplane_ep *ep,
 			ret = -EXDEV;
 			goto out;
 		}
+		/* Its GPU memory was taken back (gpu.c). */
+		if (READ_ONCE(mr->revoked)) {
+			ret = -ENODEV;
+			goto out;
+		}
 	}
 	ret = dmaplane_op_check(op, mr ? mr->length : 0, mr ? mr->access : 0);
 	if (!ret)

@@ -23,6 +23,8 @@
  *                      [--window W] [--no-credits] [--json]
  *   dmaplanectl stream --addr IP [--port N] --sweep [--qds Q,Q,...]
  *                      [--sizes S,S,...] [--duration S] [--json]
+ *   dmaplanectl gpu-bench [--provider sim|nvidia] [--device N] [--size S]
+ *                         [--iterations N] [--json]
  *   dmaplanectl stats [--json]
  *   dmaplanectl top [--interval-ms N] [--count N]
  *
@@ -68,6 +70,11 @@ static void usage(FILE *out)
 		"                          [--qd N] [--window W] [--no-credits] [--json]\n"
 		"       dmaplanectl stream --addr IP [--port N] --sweep [--qds Q,Q,...]\n"
 		"                          [--sizes S,S,...] [--duration S] [--json]\n"
+		"       dmaplanectl gpu-bench [--provider sim|nvidia] [--device N] [--size S]\n"
+		"                             [--iterations N] [--json]\n"
+		"          (GPU memory mapped write-combining and uncached against host\n"
+		"           memcpy; exit 77: skipped, no usable GPU provider here;\n"
+		"           nvidia memory: gpu_bench_cuda)\n"
 		"       dmaplanectl stats [--json]\n"
 		"       dmaplanectl top [--interval-ms N] [--count N]\n"
 		"sizes take K, M or G suffixes; benchmarks take --json-out FILE\n"
@@ -108,12 +115,27 @@ static int cmd_info(int fd, int json)
 	}
 	if (json)
 		printf("], \"numa_nodes_online\": %u, \"numa_nodes_possible\": %u, "
-		       "\"rdma_devices\": %u}\n", info.numa_nodes_online,
-		       info.numa_nodes_possible, info.rdma_devices);
+		       "\"rdma_devices\": %u, \"gpu_sim_devices\": %u, "
+		       "\"gpu_providers\": {", info.numa_nodes_online,
+		       info.numa_nodes_possible, info.rdma_devices,
+		       info.gpu_sim_devices);
 	else
-		printf("\nnuma nodes online  %u (possible %u)\nrdma devices       %u\n",
-		       info.numa_nodes_online, info.numa_nodes_possible,
-		       info.rdma_devices);
+		printf("\nnuma nodes online  %u (possible %u)\nrdma devices       %u\n"
+		       "gpu providers     ", info.numa_nodes_online,
+		       info.numa_nodes_possible, info.rdma_devices);
+	/* Each provider: built in or not, and usable here now or not. */
+	sep = "";
+	for (uint32_t p = 1; p <= DMAPLANE_GPU_PROVIDER_MAX; p++) {
+		const char *state = !(info.gpu_providers & 1U << p) ?
+				    "not-built" : info.gpu_ready & 1U << p ?
+				    "ready" : "absent";
+
+		printf(json ? "%s\"%s\": \"%s\"" : "%s %s=%s", sep,
+		       dmaplane_gpu_provider_name(p), state);
+		if (json)
+			sep = ", ";
+	}
+	printf(json ? "}}\n" : "\nsim gpus           %u\n", info.gpu_sim_devices);
 	return 0;
 }
 
@@ -686,6 +708,8 @@ static const struct opt_spec {
 	OPT("--window", OPT_U32, window),
 	OPT("--interval-ms", OPT_U32, interval_ms),
 	OPT("--count", OPT_U32_ZERO, count),
+	OPT("--provider", OPT_STR, provider),
+	OPT("--device", OPT_U32_ZERO, device),
 };
 
 static const struct opt_spec *opt_find(const char *name)
@@ -844,6 +868,12 @@ static int run_device_cmd(const char *cmd, struct options *o)
 		if (!o->iterations)
 			o->iterations = 64000;
 		ret = cmd_submit_bench(fd, o);
+	} else if (!strcmp(cmd, "gpu-bench")) {
+		if (!o->iterations)
+			o->iterations = 5;
+		if (!o->size)
+			o->size = 16ULL << 20;
+		ret = cmd_gpu_bench(fd, o);
 	} else if (!strcmp(cmd, "stream")) {
 		stream_defaults(o);
 		ret = cmd_stream(fd, o);

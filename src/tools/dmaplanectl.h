@@ -33,6 +33,9 @@ struct options {
 	uint32_t slow_us;	/* receiver: sleep between reaps */
 	uint32_t connections;	/* receiver: serve this many, one by one */
 	uint32_t window;	/* credit_window, 0 = the endpoint's default */
+	/* gpu-bench */
+	const char *provider;	/* sim | nvidia; NULL: the first ready */
+	uint32_t device;	/* GPU_PIN's device */
 	/* top */
 	uint32_t interval_ms;
 	uint32_t count;		/* refreshes, 0 = until interrupted */
@@ -59,6 +62,9 @@ int parse_list(const char *s, bool size, uint64_t max, uint64_t *out, int n);
 /* rdma_bench.c */
 int cmd_rdma_bench(int fd, const struct options *o);
 int cmd_submit_bench(int fd, const struct options *o);
+
+/* gpu_bench.c */
+int cmd_gpu_bench(int fd, const struct options *o);
 
 /* stream.c */
 int cmd_stream(int fd, const struct options *o);

@@ -26,7 +26,7 @@
 #include <linux/types.h>
 
 #define DMAPLANE_DEVICE_NAME	"dmaplane"
-#define DMAPLANE_UAPI_VERSION	5
+#define DMAPLANE_UAPI_VERSION	6
 #define DMAPLANE_IOC_MAGIC	0xD7
 
 /* Capability bits reported by DMAPLANE_IOC_GET_INFO. */
@@ -43,6 +43,22 @@
 #define DMAPLANE_CAP_ENDPOINTS		_BITULL(10) /* ENDPOINT_* (rdma_cm, RC) */
 #define DMAPLANE_CAP_VERBS		_BITULL(11) /* uapi 4: MR_*, POST, REAP, ENDPOINT_EVENTFD */
 #define DMAPLANE_CAP_CREDITS		_BITULL(12) /* uapi 5: flow control (credits) */
+#define DMAPLANE_CAP_GPU		_BITULL(13) /* uapi 6: GPU_PIN, GPU_SIM_FREE */
+
+/*
+ * GPU memory providers (GPU_PIN's @provider; bit (1 << provider) in
+ * GET_INFO's gpu_providers and gpu_ready):
+ *  NVIDIA_P2P  nvidia_p2p_get_pages(): @addr is a CUDA device pointer;
+ *              built only against the NVIDIA driver's nv-p2p.h
+ *  DMABUF      a GPU driver's dma-buf (e.g. cuMemGetHandleForAddressRange);
+ *              @device is the dma-buf fd, @addr 0, @length 0 (all of it)
+ *  SIM         the sim's GPU: an ivshmem-plain PCI BAR in a QEMU guest
+ *              (module parameter sim_gpu=1); @addr is an offset in it
+ */
+#define DMAPLANE_GPU_NVIDIA_P2P		1
+#define DMAPLANE_GPU_DMABUF		2
+#define DMAPLANE_GPU_SIM		3
+#define DMAPLANE_GPU_PROVIDER_MAX	DMAPLANE_GPU_SIM
 
 #define DMAPLANE_VERSION_LEN	32
 
@@ -56,6 +72,11 @@
  * @rdma_devices:	out: RDMA devices currently registered
  * @reserved:		must be 0
  * @module_version:	out: NUL-terminated module version string
+ * @gpu_providers:	out: uapi 6: providers built in, bit (1 << DMAPLANE_GPU_*)
+ * @gpu_ready:		out: providers usable now (their driver or device
+ *			is there)
+ * @gpu_sim_devices:	out: sim GPUs bound (GPU_PIN's @device below this)
+ * @reserved2:		must be 0
  */
 struct dmaplane_info {
 	__u32 flags;
@@ -66,6 +87,10 @@ struct dmaplane_info {
 	__u32 rdma_devices;
 	__u32 reserved;
 	char module_version[DMAPLANE_VERSION_LEN];
+	__u32 gpu_providers;
+	__u32 gpu_ready;
+	__u32 gpu_sim_devices;
+	__u32 reserved2;
 };
 
 #define DMAPLANE_INFO_VALID_FLAGS	0U
@@ -119,6 +144,7 @@ struct dmaplane_echo {
 #define DMAPLANE_BUF_RES_IMPORTED	_BITUL(2) /* a foreign dma-buf (IMPORT_DMABUF) */
 #define DMAPLANE_BUF_RES_DYNAMIC	_BITUL(3) /* imported with move_notify */
 #define DMAPLANE_BUF_RES_REVOKED	_BITUL(4) /* its exporter revoked it */
+#define DMAPLANE_BUF_RES_GPU		_BITUL(5) /* GPU memory (GPU_PIN) */
 
 /* Largest coherent buffer: the page allocator's largest block (4 MiB). */
 #define DMAPLANE_COHERENT_MAX		(4ULL << 20)
@@ -898,6 +924,76 @@ struct dmaplane_ep_eventfd {
 	__s32 fd;
 };
 
+/* The CPU mapping of a pinned range is uncached instead of write-combining. */
+#define DMAPLANE_GPU_PIN_UNCACHED	_BITUL(0)
+#define DMAPLANE_GPU_PIN_VALID_FLAGS	DMAPLANE_GPU_PIN_UNCACHED
+
+/**
+ * struct dmaplane_gpu_pin - DMAPLANE_IOC_GPU_PIN: pin a range of GPU memory
+ * and name it by a buffer handle. The handle works where a buffer's does:
+ * BUFFER_INFO, BUFFER_DESTROY (unpins), mmap (where the provider allows a
+ * CPU mapping: write-combining, or uncached with GPU_PIN_UNCACHED),
+ * EXPORT_DMABUF, MR_REG and the verbs.
+ * @provider:	in: DMAPLANE_GPU_*
+ * @flags:	in: DMAPLANE_GPU_PIN_* bits
+ * @addr:	in: start, a multiple of the provider's page size (see above)
+ * @length:	in: bytes, a multiple of the provider's page size
+ * @device:	in: SIM: device index; DMABUF: the dma-buf fd; otherwise 0
+ * @handle:	out: buffer handle on this file
+ * @mmap_offset: out: offset to pass to mmap(2) on this file
+ * @page_size:	out: the provider's page size (64 KiB for NVIDIA and SIM)
+ * @result_flags: out: DMAPLANE_BUF_RES_GPU (and the import bits for DMABUF)
+ *
+ * The GPU driver may take the memory back at any time (cudaFree, or
+ * GPU_SIM_FREE): the range is then revoked: connections with operations in
+ * flight on it, or that a peer could reach it through, fail with -ENODEV,
+ * its MRs are invalidated, and later use of the handle fails with -ENODEV;
+ * BUFFER_INFO shows DMAPLANE_BUF_RES_REVOKED.
+ *
+ * Errors: -EINVAL (flags, reserved, alignment, zero length, a range that
+ * wraps), -EOPNOTSUPP (provider not built in or not usable here), -ENODEV
+ * (no such device), -ERANGE (outside the device's memory), -EFBIG (above
+ * max_buffer_size), the provider's errors (e.g. -EINVAL from
+ * nvidia_p2p_get_pages), -EMFILE, -ENOMEM. GPU memory is not charged to
+ * the host-memory byte limits (max_total_bytes, max_file_bytes).
+ */
+struct dmaplane_gpu_pin {
+	__u32 provider;
+	__u32 flags;
+	__u64 addr;
+	__u64 length;
+	__s32 device;
+	__u32 handle;
+	__u64 mmap_offset;
+	__u32 page_size;
+	__u32 result_flags;
+};
+
+#define DMAPLANE_GPU_SIM_FREE_VALID_FLAGS	0U
+
+/**
+ * struct dmaplane_gpu_sim_free - DMAPLANE_IOC_GPU_SIM_FREE (test trigger,
+ * CAP_SYS_ADMIN): the sim GPU frees [@addr, @addr + @length) the way
+ * cudaFree does: every pinned range overlapping it, whoever pinned it, is
+ * revoked before this returns.
+ * @device:	in: sim device index
+ * @flags:	in: must be 0
+ * @addr:	in: start in the device's memory
+ * @length:	in: bytes (non-zero)
+ * @revoked:	out: pinned ranges revoked
+ * @reserved:	must be 0
+ *
+ * Errors: -EPERM, -EINVAL, -EOPNOTSUPP (no sim GPU), -ENODEV, -ERANGE.
+ */
+struct dmaplane_gpu_sim_free {
+	__u32 device;
+	__u32 flags;
+	__u64 addr;
+	__u64 length;
+	__u32 revoked;
+	__u32 reserved;
+};
+
 #define DMAPLANE_IOC_GET_INFO \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x00, struct dmaplane_info)
 #define DMAPLANE_IOC_ECHO \
@@ -944,5 +1040,9 @@ struct dmaplane_ep_eventfd {
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x15, struct dmaplane_reap)
 #define DMAPLANE_IOC_ENDPOINT_EVENTFD \
 	_IOWR(DMAPLANE_IOC_MAGIC, 0x16, struct dmaplane_ep_eventfd)
+#define DMAPLANE_IOC_GPU_PIN \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x17, struct dmaplane_gpu_pin)
+#define DMAPLANE_IOC_GPU_SIM_FREE \
+	_IOWR(DMAPLANE_IOC_MAGIC, 0x18, struct dmaplane_gpu_sim_free)
 
 #endif /* _UAPI_LINUX_DMAPLANE_H */
