@@ -1179,19 +1179,6 @@ static int cmd_prefill(const struct options *o)
 	return ret || !all_identical ? 1 : 0;
 }
 
-static uint64_t parse_bytes(const char *s)
-{
-	char *end;
-	uint64_t v = strtoull(s, &end, 0);
-
-	switch (*end) {
-	case 'K': return v << 10;
-	case 'M': return v << 20;
-	case 'G': return v << 30;
-	default: return *end ? 0 : v;
-	}
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1240,7 +1227,7 @@ static int parse(int argc, char **argv, struct options *o)
 		else if (!strcmp(a, "--kv") && (!strcmp(v, "fp32") || !strcmp(v, "fp16")))
 			o->dtype = strcmp(v, "fp16") ? KV_F32 : KV_F16;
 		else if (!strcmp(a, "--region"))
-			o->region = parse_bytes(v);
+			o->region = dmaplane_parse_size(v);
 		else if (!strcmp(a, "--requests"))
 			o->requests = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--recv-depth"))
@@ -1250,7 +1237,7 @@ static int parse(int argc, char **argv, struct options *o)
 		else if (!strcmp(a, "--timeout-ms"))
 			o->timeout_ms = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--chunk"))
-			o->chunk = parse_bytes(v);
+			o->chunk = dmaplane_parse_size(v);
 		else if (!strcmp(a, "--json-out"))
 			o->json_out = v;
 		else if (!strcmp(a, "--drop-chunk"))

@@ -202,6 +202,22 @@ int dmaplane_gpu_sim_free(int fd, uint32_t device, uint64_t addr,
 	return ret;
 }
 
+uint64_t dmaplane_parse_size(const char *arg)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 0);
+	int shift = 0;
+
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (*end || end == arg || v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
 const char *dmaplane_gpu_provider_name(uint32_t provider)
 {
 	switch (provider) {

@@ -131,6 +131,9 @@ int dmaplane_reap(int fd, uint32_t endpoint, struct dmaplane_completion *c,
 /* Signal eventfd @efd on the endpoint's completions; -1 stops it. */
 int dmaplane_ep_eventfd(int fd, uint32_t endpoint, int efd);
 
+/* A size with an optional K/M/G suffix (powers of two); 0 when it is not one. */
+uint64_t dmaplane_parse_size(const char *arg);
+
 /* Name of one DMAPLANE_CAP_* bit, or NULL for a bit this library predates. */
 const char *dmaplane_cap_name(uint64_t cap);
 

@@ -570,7 +570,7 @@ static int cmd_huge_bench(int fd, const struct options *o)
 	for (tok = strtok_r(list, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		struct map_result pages, huge;
-		uint64_t size = parse_size(tok);
+		uint64_t size = dmaplane_parse_size(tok);
 		double tp, th;
 
 		map_one(fd, size, 0, iters, &pages);
@@ -606,23 +606,6 @@ static int cmd_huge_bench(int fd, const struct options *o)
 	return failed;
 }
 
-/* A size with an optional K/M/G suffix; 0 when it is not one. */
-uint64_t parse_size(const char *arg)
-{
-	char *end;
-	unsigned long long v = strtoull(arg, &end, 0);
-	int shift = 0;
-
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	}
-	if (*end || end == arg || v > (UINT64_MAX >> shift))
-		return 0;
-	return (uint64_t)v << shift;
-}
-
 int parse_list(const char *s, bool size, uint64_t max, uint64_t *out, int n)
 {
 	char *list = strdup(s), *tok, *save, *end;
@@ -632,7 +615,7 @@ int parse_list(const char *s, bool size, uint64_t max, uint64_t *out, int n)
 		return -ENOMEM;
 	for (tok = strtok_r(list, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		uint64_t v = size ? parse_size(tok) : strtoull(tok, &end, 0);
+		uint64_t v = size ? dmaplane_parse_size(tok) : strtoull(tok, &end, 0);
 
 		if (i == n || !v || v > max || (!size && *end)) {
 			i = -EINVAL;
@@ -667,7 +650,7 @@ static int parse_reference(const char *arg, double *fig, uint64_t *size)
 	*fig = strtod(arg, &end);
 	if (!at || end != at || *fig < 0)
 		return -1;
-	*size = parse_size(at + 1);
+	*size = dmaplane_parse_size(at + 1);
 	return *size ? 0 : -1;
 }
 
@@ -676,7 +659,7 @@ enum opt_kind {
 	OPT_FLAG,	/* int, set to 1 */
 	OPT_U32,	/* uint32_t, 1 .. UINT32_MAX */
 	OPT_U32_ZERO,	/* uint32_t, 0 .. UINT32_MAX */
-	OPT_SIZE,	/* uint64_t, parse_size() */
+	OPT_SIZE,	/* uint64_t, dmaplane_parse_size() */
 	OPT_STR,	/* const char * */
 };
 
@@ -734,7 +717,7 @@ static int opt_set(const struct opt_spec *spec, const char *val,
 		return parse_u32(val, spec->name, spec->kind == OPT_U32,
 				 field);
 	case OPT_SIZE:
-		*(uint64_t *)field = parse_size(val);
+		*(uint64_t *)field = dmaplane_parse_size(val);
 		return *(uint64_t *)field ? 0 : -1;
 	case OPT_STR:
 		*(const char **)field = val;

@@ -51,8 +51,6 @@ struct options {
 /* Print "dmaplanectl: @what: strerror(-@ret)"; returns 1 (exit status). */
 int fail(const char *what, int ret);
 double now_ns(void);
-/* A size with an optional K/M/G suffix; 0 when it is not one. */
-uint64_t parse_size(const char *arg);
 /*
  * A comma list of sizes (@size: K/M/G suffixes) or counts, each 1..@max,
  * into @out (room for @n); how many, or -EINVAL / -ENOMEM.

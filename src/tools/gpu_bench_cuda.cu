@@ -64,23 +64,6 @@ static void usage(FILE *out)
 		GPU_BAR_EXIT_SKIP);
 }
 
-/* A size with an optional K/M/G suffix; 0 when it is not one. */
-static uint64_t parse_size(const char *arg)
-{
-	char *end;
-	unsigned long long v = strtoull(arg, &end, 0);
-	int shift = 0;
-
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	}
-	if (*end || end == arg || v > (UINT64_MAX >> shift))
-		return 0;
-	return (uint64_t)v << shift;
-}
-
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	for (int i = 1; i < argc; i++) {
@@ -95,7 +78,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			return -1;
 		i++;
 		if (!strcmp(opt, "--size")) {
-			a->size = parse_size(val);
+			a->size = dmaplane_parse_size(val);
 			if (!a->size || a->size % NV_PAGE)
 				return -1;
 		} else if (!strcmp(opt, "--iterations")) {
