@@ -30,6 +30,7 @@ bench_port=18516
 pair_port=18517
 vanish_port=18518
 stream_port=18519
+gpu_port=18521
 stream_seconds=${DP_STREAM_SECONDS:-60}
 # The receiving side's runs: sustained, without and with credits, sweep.
 stream_runs=4
