@@ -6,7 +6,8 @@
  * through write-combining and uncached mappings, GPU-backed MRs as source
  * and destination of RDMA WRITE, revocation (GPU_SIM_FREE, as cudaFree)
  * of idle ranges and of ranges under a running transfer, a process that
- * dies holding pins, the dma-buf provider, and every bad input. Without a
+ * dies holding pins, the dma-buf provider, a GPU range exported as a
+ * dma-buf and revoked under its importer, and every bad input. Without a
  * sim GPU the cases that need one are skipped; GET_INFO's provider report
  * is checked everywhere.
  */
@@ -236,12 +237,9 @@ static void pin_rejects_bad_input(void)
 	if (ktap_case_failed())
 		return;
 	struct dmaplane_buffer_info bi;
-	int dmabuf_fd;
 
 	KTAP_EXPECT_RET(dmaplane_buffer_info(dev_fd, req.handle, &bi, hist, 4),
 			-EOPNOTSUPP);
-	KTAP_EXPECT_RET(dmaplane_export_dmabuf(dev_fd, req.handle, 0,
-					       &dmabuf_fd), -EOPNOTSUPP);
 	struct dmaplane_map_bench mb;
 
 	KTAP_EXPECT_RET(dmaplane_map_bench(dev_fd, req.handle, 1, &mb), -EINVAL);
@@ -591,6 +589,64 @@ out:
 	region_free(dev_fd, &exporter);
 }
 
+/*
+ * A GPU range exported as a dma-buf and imported back (as any importer
+ * that can be told would): the import maps the same memory; the GPU takes
+ * the range back: the import is revoked with it, and the range cannot be
+ * exported again.
+ */
+static void export_follows_revocation(void)
+{
+	struct dmaplane_buffer_info bi;
+	struct dmaplane_import_dmabuf imp;
+	uint32_t revoked;
+	struct region g;
+	int dmabuf_fd = -1;
+	void *p;
+
+	memset(&imp, 0, sizeof(imp));
+	if (!need_sim_gpu() || !gpu_region(&g, 48 * MIB, MIB, 0))
+		goto out;
+	KTAP_EXPECT_RET(dmaplane_export_dmabuf(dev_fd, g.buf, 0, &dmabuf_fd),
+			0);
+	if (ktap_case_failed())
+		goto out;
+	KTAP_EXPECT_RET(dmaplane_import_dmabuf(dev_fd, dmabuf_fd, &imp), 0);
+	if (ktap_case_failed())
+		goto out;
+	KTAP_EXPECT(imp.result_flags & DMAPLANE_BUF_RES_DYNAMIC &&
+		    imp.size == MIB, "import flags %#x size %llu",
+		    imp.result_flags, (unsigned long long)imp.size);
+	fill_pattern(g.p, MIB, 21);
+	p = mmap(NULL, MIB, PROT_READ, MAP_SHARED, dev_fd, imp.mmap_offset);
+	KTAP_EXPECT(p != MAP_FAILED, "mmap of the import: %s", strerror(errno));
+	if (p != MAP_FAILED) {
+		KTAP_EXPECT(pattern_holds(p, MIB, 21),
+			    "the import shows other bytes at %zu",
+			    pattern_mismatch(p, MIB, 21, 0));
+		munmap(p, MIB);
+	}
+	KTAP_EXPECT_RET(dmaplane_gpu_sim_free(dev_fd, 0, 48 * MIB, MIB,
+					      &revoked), 0);
+	KTAP_EXPECT_RET(dmaplane_buffer_info(dev_fd, imp.handle, &bi, NULL, 0),
+			0);
+	KTAP_EXPECT(bi.result_flags & DMAPLANE_BUF_RES_REVOKED,
+		    "import flags %#x after the revocation", bi.result_flags);
+	KTAP_EXPECT(mmap(NULL, MIB, PROT_READ, MAP_SHARED, dev_fd,
+			 imp.mmap_offset) == MAP_FAILED && errno == ENODEV,
+		    "mapped a revoked import (%s)", strerror(errno));
+	int again = -1;
+
+	KTAP_EXPECT_RET(dmaplane_export_dmabuf(dev_fd, g.buf, 0, &again),
+			-ENODEV);
+out:
+	if (imp.handle)
+		KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, imp.handle), 0);
+	if (dmabuf_fd >= 0)
+		close(dmabuf_fd);
+	region_free(dev_fd, &g);
+}
+
 static void sim_free_rejects_bad_input(void)
 {
 	struct dmaplane_gpu_sim_free req = { .length = GPU_PAGE };
@@ -647,6 +703,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(revoke_during_transfer),
 	KTAP_CASE(exit_releases_pins),
 	KTAP_CASE(dmabuf_provider),
+	KTAP_CASE(export_follows_revocation),
 	KTAP_CASE(sim_free_rejects_bad_input),
 	KTAP_CASE(teardown),
 };

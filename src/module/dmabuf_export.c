@@ -10,6 +10,8 @@
  *
  * The exporter is dynamic (pin/unpin), so importers that can move are told
  * through move_notify when the owner revokes the buffer (BUFFER_REVOKE).
+ * GPU memory is mapped for importers by its provider and may be taken back
+ * at any time: only importers that can be told (move_notify) may attach.
  *
  * Locking: buf->lock serialises attach/detach against revoke (an export's
  * revoked flag and static attachment count); the dma-buf's reservation
@@ -25,6 +27,7 @@
 #include <kunit/visibility.h>
 
 #include "dmaplane.h"
+#include "gpu.h"
 
 MODULE_IMPORT_NS(DMA_BUF);
 
@@ -57,6 +60,8 @@ static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 	mutex_lock(&buf->lock);
 	if (exp->revoked) {
 		ret = -ENODEV;
+	} else if (buf->kind == DMAPLANE_KIND_GPU && !attach->importer_ops) {
+		ret = -EOPNOTSUPP;
 	} else {
 		attach->priv = a;
 		if (!attach->importer_ops)
@@ -113,12 +118,21 @@ static struct sg_table *dmaplane_dmabuf_map(struct dma_buf_attachment *attach,
 	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
 	if (!sgt)
 		return ERR_PTR(-ENOMEM);
+	if (exp->buf->kind == DMAPLANE_KIND_GPU) {
+		struct dmaplane_gpu_range *pin = exp->buf->gpu;
+
+		ret = pin->ops->map(pin, attach->dev, 0, exp->buf->size, sgt);
+		if (ret)
+			goto err_free;
+		goto out;
+	}
 	ret = dmaplane_build_sgt(exp->buf, sgt);
 	if (ret)
 		goto err_free;
 	ret = dma_map_sgtable(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
 	if (ret)
 		goto err_free_table;
+out:
 	a->sgt = sgt;
 	a->dir = dir;
 	return sgt;
@@ -134,10 +148,15 @@ static void dmaplane_dmabuf_unmap(struct dma_buf_attachment *attach,
 				  struct sg_table *sgt,
 				  enum dma_data_direction dir)
 {
+	struct dmaplane_export *exp = attach->dmabuf->priv;
 	struct dmaplane_attachment *a = attach->priv;
 
-	dma_unmap_sgtable(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
-	sg_free_table(sgt);
+	if (exp->buf->kind == DMAPLANE_KIND_GPU) {
+		exp->buf->gpu->ops->unmap(exp->buf->gpu, attach->dev, sgt);
+	} else {
+		dma_unmap_sgtable(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
+		sg_free_table(sgt);
+	}
 	kfree(sgt);
 	a->sgt = NULL;
 }
@@ -150,6 +169,9 @@ static int dmaplane_dmabuf_sync(struct dma_buf *dmabuf, bool for_cpu)
 	struct dma_buf_attachment *attach;
 	struct dmaplane_attachment *a;
 
+	/* Device memory: no CPU cache between it and the devices. */
+	if (buf->kind == DMAPLANE_KIND_GPU)
+		return 0;
 	if (buf->dma_mapped) {
 		if (for_cpu)
 			dma_sync_sgtable_for_cpu(buf->dma_dev, &buf->sgt,
@@ -202,6 +224,15 @@ static int dmaplane_dmabuf_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
 
 	if (buf->kind == DMAPLANE_KIND_COHERENT) {
 		iosys_map_set_vaddr(map, buf->cpu_addr);
+		return 0;
+	}
+	if (buf->kind == DMAPLANE_KIND_GPU) {
+		void *kva = buf->gpu->ops->kva ? buf->gpu->ops->kva(buf->gpu) :
+			    NULL;
+
+		if (!kva)
+			return -EOPNOTSUPP;
+		iosys_map_set_vaddr(map, kva);
 		return 0;
 	}
 	exp->vaddr = vmap(buf->pages, buf->nr_pages, VM_MAP, PAGE_KERNEL);
@@ -266,9 +297,8 @@ VISIBLE_IF_KUNIT struct dma_buf *dmaplane_export(struct dmaplane_buffer *buf,
 
 	if (buf->kind == DMAPLANE_KIND_IMPORT)
 		return ERR_PTR(-EINVAL);
-	/* Its importers would need the provider's revocation: not yet. */
-	if (buf->kind == DMAPLANE_KIND_GPU)
-		return ERR_PTR(-EOPNOTSUPP);
+	if (READ_ONCE(buf->revoked))
+		return ERR_PTR(-ENODEV);
 	exp = kzalloc(sizeof(*exp), GFP_KERNEL);
 	if (!exp)
 		return ERR_PTR(-ENOMEM);
@@ -330,7 +360,7 @@ int dmaplane_ioc_export_dmabuf(struct dmaplane_ctx *ctx, void *arg,
  * -ENODEV. -EBUSY, and nothing revoked, while an importer that cannot be
  * told is attached.
  */
-VISIBLE_IF_KUNIT int dmaplane_revoke(struct dmaplane_buffer *buf, u32 *revoked)
+int dmaplane_revoke(struct dmaplane_buffer *buf, u32 *revoked)
 {
 	struct dmaplane_export *exp;
 	int ret = 0;

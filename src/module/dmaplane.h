@@ -288,8 +288,8 @@ int dmaplane_ioc_numa_bench(struct dmaplane_ctx *ctx, void *arg,
 /* dmabuf_export.c */
 #if IS_ENABLED(CONFIG_KUNIT)
 struct dma_buf *dmaplane_export(struct dmaplane_buffer *buf, bool read_only);
-int dmaplane_revoke(struct dmaplane_buffer *buf, u32 *revoked);
 #endif
+int dmaplane_revoke(struct dmaplane_buffer *buf, u32 *revoked);
 int dmaplane_ioc_export_dmabuf(struct dmaplane_ctx *ctx, void *arg,
 			       struct dmaplane_commit *commit);
 int dmaplane_ioc_buffer_revoke(struct dmaplane_ctx *ctx, void *arg,

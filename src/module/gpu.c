@@ -7,9 +7,11 @@
  *
  * The GPU driver may take the memory back at any time (cudaFree): the
  * provider calls dmaplane_gpu_revoke(), which fences every dmaplane user
- * of the range before it returns: no new MR, mmap or operation; MRs a peer
- * can reach, or with operations in flight, end their connection (-ENODEV,
- * the QP flushed); every MR of the range is invalidated and unmapped.
+ * of the range before it returns: no new MR, mmap, export or operation;
+ * MRs a peer can reach, or with operations in flight, end their connection
+ * (-ENODEV, the QP flushed); every MR of the range is invalidated and
+ * unmapped; importers of its dma-bufs (only ones that can be told may
+ * attach) drop their mappings.
  *
  * The dma-buf provider is the importer (dmabuf_import.c) under the GPU
  * name: the exporting GPU driver keeps the memory while it is attached.
@@ -89,6 +91,7 @@ void dmaplane_gpu_put(struct dmaplane_gpu_range *pin)
 void dmaplane_gpu_revoke(struct dmaplane_gpu_range *pin)
 {
 	struct dmaplane_buffer *buf = pin->buf;
+	u32 exports;
 	bool first;
 
 	/* buf->lock orders this against MR_REG's check (rdma_mr.c). */
@@ -99,6 +102,10 @@ void dmaplane_gpu_revoke(struct dmaplane_gpu_range *pin)
 	if (!first)
 		return;
 	dmaplane_mr_revoke_buffer(buf);
+	/* Importers of its dma-bufs drop their mappings (all can be told). */
+	if (dmaplane_revoke(buf, &exports))
+		pr_warn_ratelimited("dmaplane: buffer %llu: an importer could not be told of its revocation\n",
+				    buf->id);
 	atomic64_inc(&dmaplane_stats.gpu_revocations);
 }
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_gpu_revoke);
