@@ -30,9 +30,9 @@ USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \
 	tests/ktap.h tests/testutil.h tests/verbsutil.h
 
 .PHONY: all module user deps sim quick test kunit coverage faults _sim _quick \
-	_test _kunit _coverage clean help hil bench _bench
+	_test _kunit _coverage clean help hil bench _bench python
 
-all: module user
+all: module user python
 
 help:
 	@echo "make deps      install the Debian packages everything needs (root)"
@@ -45,6 +45,7 @@ help:
 	@echo "make coverage  debug-kernel sim with lcov report in coverage/html"
 	@echo "make bench     NUMA bandwidth matrices and hugepage mapping cost (figures, JSON in build/bench)"
 	@echo "make hil       the suites on this host's hardware; HOSTS=a,b or INVENTORY=file: two hosts"
+	@echo "make python    the Python package's extension, in place in python/dmaplane"
 	@echo "make install   libdmaplane (+ pkg-config), headers, dmaplanectl, udev rule (PREFIX, DESTDIR)"
 	@echo "make uninstall remove what make install installed"
 	@echo "KERNEL=debug   with sim/quick/module: use the debug kernel"
@@ -122,6 +123,16 @@ $(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(APP_LIB) \
 	$(CC) $(USER_CFLAGS) -Itests -Isrc/apps -o $@ $< $(TEST_COMMON) \
 		$(APP_LIB) $(LIB) -lm
 
+# The Python package's native part (python/dmaplane/_native*.so), built
+# in place with Debian's python3 (not a python3 earlier on PATH); its
+# objects go to $(BUILD)/python.
+PYTHON ?= /usr/bin/python3
+
+python:
+	cd python && CFLAGS=-Werror $(PYTHON) setup.py -q build_ext --inplace \
+		--build-temp $(abspath $(BUILD))/python \
+		--build-lib $(abspath $(BUILD))/python/lib
+
 deps:
 	@sh vm/deps.sh
 
@@ -141,7 +152,7 @@ _kunit: user
 	@sim/run.sh --kunit-only
 
 # The debug-kernel sim prints the lcov summary and writes coverage/html.
-_coverage: user
+_coverage: user python
 	@$(MAKE) --no-print-directory KERNEL=debug module
 	@sim/run.sh --kernel debug
 
@@ -154,7 +165,7 @@ _test: all
 # Fault injection runs in every debug-kernel guest (tests/faults_test.c);
 # this is the short way to just that.
 faults: deps
-	@$(MAKE) --no-print-directory user KERNEL=debug module
+	@$(MAKE) --no-print-directory user python KERNEL=debug module
 	@sim/run.sh --kernel debug --topologies 1node --no-kunit
 # Lab hardware (hil/README.md): this host's suites, or with HOSTS=a,b or
 # INVENTORY=file the two-host suites over ssh; HIL_ARGS passes more options
@@ -199,4 +210,4 @@ _bench: all
 	@KVER=$(KVER) sim/bench.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) python/dmaplane/_native*.so

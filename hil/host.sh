@@ -31,7 +31,7 @@ check() { # OUT ok|"not ok" name [diagnostic, may span lines]
 # (in sim guests the host built it); userspace is rebuilt when make says
 # something is out of date. Then the module is (re)loaded from this tree.
 prepare() {
-	local out=$1 kver ko why ok params=() marker err
+	local out=$1 kver ko why ok params=() marker err so
 	mkdir -p "$out" || return 1
 	kver=$(uname -r)
 	# finish keeps the kernel log from here on.
@@ -59,6 +59,14 @@ prepare() {
 		why="built, see build_user.log"
 		make -C "$root" --no-print-directory user BUILD="$build" \
 			>"$out/build_user.log" 2>&1 || ok="not ok"
+	fi
+	# The python suite's extension (make python), when older than its sources.
+	so=$(find "$root/python/dmaplane" -name '_native*.so' -print -quit)
+	if [ -z "$so" ] || [ -n "$(find "$root/python/src" "$root/python/setup.py" \
+		"$root/src/lib" "$root/src/include" -newer "$so" -print -quit)" ]; then
+		why="$why; the Python extension built, see build_python.log"
+		make -C "$root" --no-print-directory python BUILD="$build" \
+			>"$out/build_python.log" 2>&1 || ok="not ok"
 	fi
 	check "$out" "$ok" userspace_ready "$why"
 

@@ -100,6 +100,26 @@ host_build_checks() {
 			nvidia_p2p_provider_builds "see $dir/nvidia_check.log"
 	fi
 	"$root/hil/dkms-check.sh" >"$dir/install.ktap" 2>&1
+	# The Python tests that need no module (the KV protocol against C
+	# vectors, the model against dpinfer, the demo's arguments); the
+	# guests run the others.
+	PYTHONPATH=$root/python:$root/tests PYTHONDONTWRITEBYTECODE=1 \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider -p pytest_ktap \
+		--ktap "$dir/python_host.ktap" --ktap-suite python_host \
+		-m "not device" "$root/python/tests" >"$dir/python_host.log" 2>&1
+	[ -s "$dir/python_host.ktap" ] || ktap_single "$dir/python_host.ktap" \
+		python_host "not ok" pytest_ran "see $dir/python_host.log"
+	# The Python package installs offline into a virtual environment that
+	# sees Debian's numpy and torch (README, "Python") and imports there.
+	if { /usr/bin/python3 -m venv --system-site-packages "$dir/venv" &&
+		"$dir/venv/bin/pip" install --no-index "$root/python" &&
+		(cd / && "$dir/venv/bin/python" -c 'import dmaplane.infer'); } \
+		>"$dir/python_install.log" 2>&1; then
+		ktap_single "$dir/python_install.ktap" host ok python_package_installs
+	else
+		ktap_single "$dir/python_install.ktap" host "not ok" \
+			python_package_installs "see $dir/python_install.log"
+	fi
 }
 
 for kernel in "${kernels[@]}"; do
@@ -227,6 +247,14 @@ if [ -f "$out/stock-rxe-pair/guest1/kv_report.json" ]; then
 		sed -n 's/^  transfer *//p' "$f"
 	done
 	cat "$out/stock-rxe-pair/guest1/kv_report.json"
+fi
+if [ -f "$out/stock-rxe-pair/guest1/py_kv_report.json" ]; then
+	echo
+	echo "the same in PyTorch (python3 -m dmaplane.infer), stock-rxe-pair:"
+	sed 's/^/  /' "$out/stock-rxe-pair/guest1/py_kv_demo.txt"
+	printf '  7B KV layout from Python, 1M chunks: '
+	sed -n 's/^  transfer *//p' "$out/stock-rxe-pair/guest1/py_kv_7b.txt"
+	cat "$out/stock-rxe-pair/guest1/py_kv_report.json"
 fi
 for f in stream_sustained stream_sweep; do
 	[ -f "$out/stock-rxe-pair/guest1/$f.txt" ] || continue

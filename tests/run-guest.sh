@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # Order matters: lifecycle reloads the module and leaves it loaded.
 # DMAPLANE_SUITES runs a subset, in this order (hil/run.sh: the suites whose
 # hardware is present); --list prints the whole list.
-all_suites="core buffer numa dmabuf rdma verbs flow gpu model kv_manifest kvxfer faults lifecycle"
+all_suites="core buffer numa dmabuf rdma verbs flow gpu model kv_manifest kvxfer python faults lifecycle"
 if [ "${1:-}" = --list ]; then echo "$all_suites"; exit 0; fi
 read -ra suites <<<"${DMAPLANE_SUITES:-$all_suites}"
 build=${DMAPLANE_BUILD:-$root/build}
@@ -43,9 +43,30 @@ fi
 kmemleak=/sys/kernel/debug/kmemleak
 [ -w "$kmemleak" ] && echo clear >"$kmemleak"
 
+# The Python package's tests that need the module (pytest -m device; the
+# host runs the rest: sim/run.sh), `make python` built the extension in
+# place; KTAP through tests/pytest_ktap.py, pytest's output in python.log.
+# A run that ends before pytest wrote its KTAP is a failure.
+python_suite() {
+	local ktap=$results/python.ktap rc
+	rm -f "$ktap"
+	PYTHONPATH=$root/python:$root/tests PYTHONDONTWRITEBYTECODE=1 \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider -p pytest_ktap \
+		--ktap "$ktap" -m device "$root/python/tests" \
+		>"$results/python.log" 2>&1
+	rc=$?
+	[ -s "$ktap" ] || ktap_single "$ktap" python "not ok" pytest_ran \
+		"pytest exited $rc without results: see python.log" >/dev/null
+	return "$rc"
+}
+
 status=0
 for suite in "${suites[@]}"; do
-	"$build/tests/${suite}_test" > "$results/$suite.ktap" 2>&1
+	if [ "$suite" = python ]; then
+		python_suite
+	else
+		"$build/tests/${suite}_test" > "$results/$suite.ktap" 2>&1
+	fi
 	rc=$?
 	cat "$results/$suite.ktap"
 	[ "$rc" -eq 0 ] || status=1

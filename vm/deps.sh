@@ -11,6 +11,8 @@ rdma-core ibverbs-utils rdmacm-utils perftest libibverbs-dev librdmacm-dev
 numactl libnuma-dev iproute2 procps xz-utils zstd
 lcov
 dkms dropbear-bin openssh-client jq
+python3-dev python3-setuptools python3-numpy python3-torch python3-pytest python3-pip
+python3-venv
 "
 
 missing=""

@@ -6,7 +6,8 @@
 # model and ships its KV cache, guest0 decodes (bit-identical to a
 # single-process run), twice on one connection, then once without
 # overlap; then the KV layout of a 7B model (64 MiB, 128 positions, fp16)
-# at four chunk sizes, against ib_write_bw (kv_report.json).
+# at four chunk sizes, against ib_write_bw (kv_report.json); then the same
+# in PyTorch, and C and PyTorch sides mixed (py_kv_*, py_kv_report.json).
 # Then a dmaplane connection by address between them (rdma_pair), every
 # verb with its data checked on both sides (verbs_pair), dmaplane's
 # WRITE benchmark on the same link, printed as a ratio to the
@@ -36,7 +37,10 @@ stream_seconds=${DP_STREAM_SECONDS:-60}
 stream_runs=4
 bench_args=(--sizes 4K,64K,1M,4M --depths 1,8,64 --time-ms 1000 --iterations 300)
 
-"$root/tests/run-guest.sh"
+# Every suite but python: the topology guests run that, and the PyTorch
+# demo below is its part here.
+suites=$("$root/tests/run-guest.sh" --list)
+DMAPLANE_SUITES=${suites/ python / } "$root/tests/run-guest.sh"
 status=$?
 
 . "$root/tests/ktap.sh"
@@ -185,6 +189,7 @@ if [ "$DP_GUEST_INDEX" = 0 ]; then
 	perftest_server ib_write_bw -s "$size" -n "$iters"
 	perftest_server ib_write_lat -s "$lat_size" -n "$lat_iters"
 	kv_serve
+	py_kv_serve
 	rdma_pair
 	"$root/build/tests/verbs_pair_test" --serve "$DP_GUEST_IP" "$pair_port" \
 		>"$results/verbs_pair.ktap" 2>&1 || status=1
@@ -242,6 +247,7 @@ else
 fi
 
 kv_run
+py_kv_run
 rdma_pair
 # Every verb across the link, checked byte for byte on both sides.
 "$root/build/tests/verbs_pair_test" --connect "$peer" "$pair_port" \
