@@ -106,8 +106,10 @@ kv_run() {
 # both sides, a C prefill into a PyTorch decode, a PyTorch prefill into a C
 # decode (the wire format is the contract, not the language), and the 7B
 # layout sent from Python; py_kv_serve on the decode host, py_kv_run on the
-# prefill host, in lockstep. py_kv_run ends with py_kv_report.json.
-py_kv_port=18522
+# prefill host, in lockstep; each pairing on a port of its own, so a side
+# that fails before it listens or dials cannot pair the next runs wrongly.
+# py_kv_run ends with py_kv_report.json.
+py_kv_port=18522	# .. +3
 py_infer=(env PYTHONPATH="$root/python" PYTHONDONTWRITEBYTECODE=1
 	/usr/bin/python3 -m dmaplane.infer)
 
@@ -125,14 +127,14 @@ py_kv_side() {
 }
 
 py_kv_serve() {
-	local args=(decode --addr "$DP_GUEST_IP" --port "$py_kv_port")
-	py_kv_side py_kv_decode_demo py "${args[@]}" --model "$kv_model" \
-		--region 64M --requests 2
-	py_kv_side py_kv_decode_from_c py "${args[@]}" --model "$kv_model" \
-		--region 64M
-	py_kv_side kv_decode_from_py c "${args[@]}" --model "$kv_model" \
-		--region 64M
-	py_kv_side py_kv_decode_7b py "${args[@]}" \
+	local args=(decode --addr "$DP_GUEST_IP" "${kv_window[@]}" --port)
+	py_kv_side py_kv_decode_demo py "${args[@]}" "$py_kv_port" \
+		--model "$kv_model" --region 64M --requests 2
+	py_kv_side py_kv_decode_from_c py "${args[@]}" $((py_kv_port + 1)) \
+		--model "$kv_model" --region 64M
+	py_kv_side kv_decode_from_py c "${args[@]}" $((py_kv_port + 2)) \
+		--model "$kv_model" --region 64M
+	py_kv_side py_kv_decode_7b py "${args[@]}" $((py_kv_port + 3)) \
 		--model "$models/llama7b-kv.conf" --region 80M
 }
 
@@ -140,7 +142,7 @@ py_kv_serve() {
 kv_tokens() { sed -n 's/.*"tokens": \[\([^]]*\)\].*/\1/p' "$1"; }
 
 py_kv_run() {
-	local args=(prefill --addr "$peer" --port "$py_kv_port")
+	local args=(prefill --addr "$peer" --port)
 	local demo=(--model "$kv_model" --prompt "$kv_prompt" --generate 32)
 	local d=$results/py_kv_demo.json c=$results/py_kv_to_c.json
 	local b=$results/py_kv_7b.json same
@@ -159,15 +161,15 @@ py_kv_run() {
 		ktap "not ok" py_kv_local_tokens_match_c "see kv_local.txt, py_kv_local.txt"
 		status=1
 	fi
-	py_kv_side py_kv_demo py "${args[@]}" "${demo[@]}" --chunk "$kv_chunk" \
-		--requests 2 --json-out "$d"
-	py_kv_side py_kv_c_to_py c "${args[@]}" "${demo[@]}" --chunk "$kv_chunk" \
-		--json-out "$results/py_kv_c_to_py.json"
-	py_kv_side py_kv_to_c py "${args[@]}" "${demo[@]}" --chunk "$kv_chunk" \
-		--no-overlap --json-out "$c"
-	py_kv_side py_kv_7b py "${args[@]}" --model "$models/llama7b-kv.conf" \
-		--synthetic --prompt-len 129 --kv fp16 --chunk 1M --json-out "$b" \
-		${avg:+--ref-bw "$avg"}
+	py_kv_side py_kv_demo py "${args[@]}" "$py_kv_port" "${demo[@]}" \
+		--chunk "$kv_chunk" --requests 2 --json-out "$d"
+	py_kv_side py_kv_c_to_py c "${args[@]}" $((py_kv_port + 1)) "${demo[@]}" \
+		--chunk "$kv_chunk" --json-out "$results/py_kv_c_to_py.json"
+	py_kv_side py_kv_to_c py "${args[@]}" $((py_kv_port + 2)) "${demo[@]}" \
+		--chunk "$kv_chunk" --no-overlap --json-out "$c"
+	py_kv_side py_kv_7b py "${args[@]}" $((py_kv_port + 3)) \
+		--model "$models/llama7b-kv.conf" --synthetic --prompt-len 129 \
+		--kv fp16 --chunk 1M --json-out "$b" ${avg:+--ref-bw "$avg"}
 	printf '{"engine": "pytorch", "model": "%s", "prompt_tokens": %s, "kv_bytes": %s, "chunks": %s, "prefill_ms": %s, "exposed_transfer_ms": %s, "first_decode_ms": %s, "ttft_ms": %s, "second_request_ttft_ms": %s, "decode_tokens_per_s": %s, "transfer_MBps_without_overlap": %s, "bit_identical": %s, "c_prefill_pytorch_decode_bit_identical": %s, "pytorch_prefill_c_decode_bit_identical": %s, "tokens_match_c_local": %s, "kv7b_MBps": %s, "ib_write_bw_MBps": %s, "kv7b_vs_ib_write_bw": %s}\n' \
 		"$(kv_field "$d" model)" "$(kv_field "$d" prompt_tokens)" \
 		"$(kv_field "$d" kv_bytes)" "$(kv_field "$d" chunks)" \

@@ -5,9 +5,10 @@ cases like every other suite (tests/ktap-count.sh).
 
 with tests/ on PYTHONPATH. One line per test, in the order they ran: "ok",
 "not ok" (a failure in setup, call or teardown), or "ok ... # SKIP reason"
-(skipped, or an expected failure). Written when the session ends, so a run
-that dies before that leaves no file, and the runner counts that as a
-failure.
+(skipped, or an expected failure). A module that fails to import is a "not
+ok" line of its own, and so is a session that ends with an internal or
+usage error. Written when the session ends, so a run that dies before that
+leaves no file, and the runner counts that as a failure.
 """
 from __future__ import annotations
 
@@ -53,7 +54,20 @@ class KtapWriter:
         elif report.skipped:
             r[1] = _reason(report)
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.results[f"collect:{report.nodeid or 'session'}"] = [
+                True, None, str(report.longrepr).splitlines()[-20:]]
+
+    def pytest_sessionfinish(self, session: pytest.Session,
+                             exitstatus: int) -> None:
+        # 0 passed, 1 some failed, 5 nothing selected: anything else
+        # (interrupted, internal or usage error) is a failure, of its own
+        # when nothing recorded says why.
+        if exitstatus not in (0, 1, 5) and \
+                not any(r[0] for r in self.results.values()):
+            self.results[f"pytest_exit_status_{int(exitstatus)}"] = [
+                True, None, []]
         lines = ["KTAP version 1", f"# suite: {self.suite}",
                  f"1..{len(self.results)}"]
         passed = failed = skipped = 0

@@ -203,8 +203,13 @@ class Endpoint(HandleObject):
         for op in ops:
             if not isinstance(op, Op):
                 raise TypeError(f"{op!r} is not a dmaplane.Op")
-            raw.append(op._replace(mr=op.mr.handle)
-                       if isinstance(op.mr, MR) else op)
+            if isinstance(op.mr, MR):
+                # Handles are per open file: another device's MR handle
+                # could name some other MR of this one.
+                if op.mr._dev is not self._dev:
+                    raise ValueError(f"{op.mr!r} belongs to another Device")
+                op = op._replace(mr=op.mr.handle)
+            raw.append(op)
         return _native.post(fd, self._handle, raw,
                             _native.POST_NOWAIT if nowait else 0)
 

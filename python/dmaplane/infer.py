@@ -11,7 +11,8 @@
                                       [--prompt TEXT | --prompt-len N]
                                       [--generate N] [--kv fp32|fp16]
                                       [--chunk BYTES] [--requests N]
-                                      [--no-overlap] [--ref-bw MBPS]
+                                      [--no-overlap] [--synthetic]
+                                      [--ref-bw MBPS]
     every command: [--json-out FILE]
 
 The same model (dmaplane.model, the C demo's weights and arithmetic), the
@@ -41,7 +42,7 @@ from .errors import Error
 from .kv import (MAX_GENERATE, REASON_LEN, Ack, DType, KVError, Layout,
                  Manifest, Result, RxTracker, imm_data, imm_final)
 from .model import (KVCache, Model, ModelConfig, ModelError, argmax,
-                    load_config)
+                    encode_prompt, load_config, synthetic_prompt)
 
 PORT_DEFAULT = 18600
 SLOT = 8192                 # one control message
@@ -68,10 +69,11 @@ def logits_hash(logits: torch.Tensor) -> int:
 
 
 def prompt_tokens(prompt: str | None, length: int, vocab: int) -> list[int]:
-    """The prompt's bytes (mod vocab), or @length generated ids: dpinfer's."""
+    """The prompt's bytes (mod vocab), as the command line carried them,
+    or @length generated ids: dpinfer's."""
     if prompt is not None:
-        return [b % vocab for b in prompt.encode()]
-    return [(i * 131 + 7) % vocab for i in range(length)]
+        return encode_prompt(prompt, vocab)
+    return synthetic_prompt(length, vocab)
 
 
 def percentile(samples: list[int], q: float) -> int:
@@ -116,6 +118,9 @@ class Side:
         self.msg_buf = dev.buffer(MSG_SLOTS * SLOT, huge=True)
         self.msg_mr = ep.register(self.msg_buf, access=("local_write",))
         self.msg = self.msg_buf.view()
+        # Byte counts of control messages that arrived while this side
+        # waited for something else, by cookie (see note()).
+        self.early: dict[int, int] = {}
 
     def post_msg(self, opcode: int, slot: int, length: int) -> None:
         self.ep.post([Op(opcode, self.msg_mr, slot * SLOT, length,
@@ -127,26 +132,33 @@ class Side:
     def put(self, slot: int, data: bytes) -> None:
         self.msg[slot * SLOT:slot * SLOT + len(data)] = data
 
+    def note(self, c: Completion) -> bool:
+        """Keep a control message (a slot's RECV completing) that was
+        reaped while this side waited for something else, for the
+        wait_cookie() that wants it: the RESULT can come in one batch with
+        the marker's completion, the next manifest with the RESULT's."""
+        if c.opcode == _native.OP_RECV and \
+                MSG_COOKIE <= c.cookie < MSG_COOKIE + MSG_SLOTS:
+            self.early[c.cookie] = c.bytes
+            return True
+        return False
+
     def wait_cookie(self, cookie: int,
                     other: Callable[[Completion], None] | None = None,
                     timeout_ms: int = WAIT_MS) -> int:
-        """Reap until the completion @cookie came; its byte count. Others
-        go to @other; a failed one raises its error."""
-        while True:
+        """Reap until the completion @cookie came (or came already, see
+        note()); its byte count. Others go to @other; a failed one raises
+        its error."""
+        found = self.early.pop(cookie, None)
+        while found is None:
             for c in self.ep.reap(max=32, min=1, timeout_ms=timeout_ms):
                 if c.status:
                     raise Error(-c.status, f"completion of {c.cookie}")
-                if c.cookie == cookie:
+                if c.cookie == cookie and found is None:
                     found = c.bytes
-                    cookie = -1
-                elif other:
+                elif not self.note(c) and other:
                     other(c)
-            if cookie < 0:
-                return found
-
-    def close(self) -> None:
-        self.msg.release()
-        self.dev.close()
+        return found
 
 
 # --------------------------------------------------------------- decode
@@ -179,6 +191,8 @@ class Decoder:
     def arrival(self, c: Completion) -> None:
         if c.opcode != _native.OP_RECV:
             return                      # our ACK went out
+        if self.side.note(c):
+            return                      # the next manifest, already
         if not c.flags & _native.COMP_WRITE_IMM:
             raise KVError(errno.EPROTO, "a message where a chunk was expected")
         self.first_ns = self.first_ns or now_ns()
@@ -204,6 +218,13 @@ class Decoder:
             self.side.post_msg(_native.OP_RECV, 0, SLOT)
         self.reply(Ack(-err.errno, self.region_mr.rkey, self.region_mr.length,
                        err.strerror), None)
+        # The caller closes the connection next: the ACK must be out by
+        # then, or the prefill side learns only of a disconnect, not why.
+        try:
+            self.side.wait_cookie(MSG_COOKIE + 1,
+                                  timeout_ms=self.args.timeout_ms)
+        except OSError:
+            pass
 
     def request(self, length: int, more: bool) -> Result:
         """One request; the manifest is in slot 0 (@length bytes)."""
@@ -233,11 +254,18 @@ class Decoder:
                         raise Error(-comp.status, "a chunk")
                     self.arrival(comp)
         except OSError as e:
-            why = (f"timed out after {self.args.timeout_ms} ms: "
-                   if e.errno == errno.ETIMEDOUT else f"{os.strerror(e.errno)}: ")
-            why += self.rx.missing(REASON_LEN - len(why))
+            if isinstance(e, KVError):
+                # A chunk that breaks the protocol: dpinfer's -EPROTO and
+                # the reason arrival() gave.
+                status, why = -errno.EPROTO, e.reason
+            else:
+                status = -e.errno
+                why = (f"timed out after {self.args.timeout_ms} ms: "
+                       if e.errno == errno.ETIMEDOUT
+                       else f"{os.strerror(e.errno)}: ")
+                why += self.rx.missing(REASON_LEN - len(why))
             print(f"infer: transfer failed: {why}", file=sys.stderr)
-            self.reply(None, Result(-e.errno, [], 0, 0, 0, 0, why))
+            self.reply(None, Result(status, [], 0, 0, 0, 0, why))
             raise
         result.transfer_ns = self.last_ns - self.first_ns
         if more:
@@ -289,23 +317,22 @@ def cmd_decode(args: argparse.Namespace) -> int:
         model = None
     print(f"decode: {config.name} on {args.addr} port {args.port}, region "
           f"{args.region} bytes (PyTorch {torch.__version__})")
-    dev = Device()
-    with dev.endpoint(send_depth=16, recv_depth=args.recv_depth,
-                      credit_window=args.window) as listener:
-        listener.listen(args.addr, args.port)
-        ep = listener.accept(10 * WAIT_MS)
-    side = Side(dev, ep)
-    buf = dev.buffer(args.region, huge=True)
-    dec = Decoder(side, args, config, model,
-                  ep.register(buf, access=("local_write", "remote_write")),
-                  buf.torch(torch.uint8), buf.view())
-    try:
+    # Closed on every way out: the peer must see the connection end.
+    with Device() as dev:
+        with dev.endpoint(send_depth=16, recv_depth=args.recv_depth,
+                          credit_window=args.window) as listener:
+            listener.listen(args.addr, args.port)
+            ep = listener.accept(10 * WAIT_MS)
+        side = Side(dev, ep)
+        buf = dev.buffer(args.region, huge=True)
+        dec = Decoder(side, args, config, model,
+                      ep.register(buf, access=("local_write",
+                                               "remote_write")),
+                      buf.torch(torch.uint8), buf.view())
         side.post_msg(_native.OP_RECV, 0, SLOT)
         for i in range(args.requests):
             length = side.wait_cookie(MSG_COOKIE + 0)
             dec.request(length, i + 1 < args.requests)
-    finally:
-        side.close()
     return 0
 
 
@@ -360,6 +387,8 @@ class Prefiller:
     def completion(self, c: Completion) -> None:
         if c.status:
             raise Error(-c.status, "a chunk's WRITE_IMM")
+        if self.side.note(c):
+            return                      # the RESULT, already
         if c.opcode != _native.OP_WRITE_IMM:
             return
         if c.cookie == MARKER_COOKIE:
@@ -542,23 +571,21 @@ def cmd_prefill(args: argparse.Namespace) -> int:
                            len(prompt) + (args.generate if model else 0),
                            args.kv)
     t0 = now_ns()
-    dev = Device()
     n_chunks = new_manifest(config, layout, prompt, 0, args.chunk,
                             0).n_chunks
-    # Every chunk may be posted at once: credits hold them back.
-    ep = dev.dial(args.addr, args.port, 10 * WAIT_MS, recv_depth=4,
-                  send_depth=min(n_chunks + 8, _native.EP_DEPTH_MAX))
-    side = Side(dev, ep)
-    pre = Prefiller(side, args, config, model, prompt, layout)
-    setup_ns = now_ns() - t0
     out = []
-    try:
+    # Closed on every way out: the peer must see the connection end.
+    with Device() as dev:
+        # Every chunk may be posted at once: credits hold them back.
+        ep = dev.dial(args.addr, args.port, 10 * WAIT_MS, recv_depth=4,
+                      send_depth=min(n_chunks + 8, _native.EP_DEPTH_MAX))
+        side = Side(dev, ep)
+        pre = Prefiller(side, args, config, model, prompt, layout)
+        setup_ns = now_ns() - t0
         for i in range(args.requests):
             rep = Report(setup_ns=setup_ns)
             pre.request(i + 1, rep)
             out.append(report(pre, rep, i))
-    finally:
-        side.close()
     write_json(args, out)
     if model is None:
         return 0
@@ -633,7 +660,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.cmd != "local" and not args.addr:
         p.error(f"{args.cmd} needs --addr")
     if not 0 <= args.port <= 65535 or args.requests < 1 or \
-            args.recv_depth < 1 or args.timeout_ms < 1 or \
+            args.recv_depth < 1 or \
+            not 1 <= args.timeout_ms <= _native.EP_TIMEOUT_MAX_MS or \
             not 1 <= args.generate <= MAX_GENERATE:
         p.error("a value is out of range")
     return args

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libdmaplane.h"
@@ -36,6 +37,34 @@ static PyObject *raise_op(int ret, const char *op)
 		Py_DECREF(e);
 	}
 	return NULL;
+}
+
+/*
+ * A blocking call came back with -EINTR: a signal arrived while the GIL
+ * was released. Its Python handler runs now, as for any system call
+ * (PEP 475): -1 with the handler's exception (KeyboardInterrupt) set, or
+ * 0 when it returned and the call may be tried again.
+ */
+static int eintr_handled(void)
+{
+	return PyErr_CheckSignals();
+}
+
+/* Milliseconds on the monotonic clock. */
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* What is left of a @timeout_ms wait that began at @start (0: none). */
+static uint32_t ms_left(uint64_t start, uint32_t timeout_ms)
+{
+	uint64_t spent = mono_ms() - start;
+
+	return spent >= timeout_ms ? 0 : (uint32_t)(timeout_ms - spent);
 }
 
 /*
@@ -144,11 +173,11 @@ static PyObject *py_open(PyObject *self, PyObject *args)
 	if (fd < 0) {
 		int err = errno;
 		PyObject *op = PyUnicode_FromFormat("open %s", path);
+		const char *s = op ? PyUnicode_AsUTF8(op) : NULL;
 
-		if (op) {
-			raise_op(-err, PyUnicode_AsUTF8(op));
-			Py_DECREF(op);
-		}
+		if (s)
+			raise_op(-err, s);
+		Py_XDECREF(op);
 		return NULL;
 	}
 	return PyLong_FromLong(fd);
@@ -354,7 +383,10 @@ static PyObject *py_buffer_create(PyObject *self, PyObject *args)
 	if (!PyArg_ParseTuple(args, "iO&O&O&", &fd, conv_u64, &req.size,
 			      conv_s32, &req.numa_node, conv_u32, &req.flags))
 		return NULL;
+	/* Gigabytes of pages to allocate and clear: other threads run. */
+	Py_BEGIN_ALLOW_THREADS
 	ret = dmaplane_buffer_create_req(fd, &req);
+	Py_END_ALLOW_THREADS
 	if (ret)
 		return raise_op(ret, "BUFFER_CREATE");
 	return Py_BuildValue("{s:I,s:K,s:K,s:K,s:K,s:I}", "handle", req.handle,
@@ -460,7 +492,9 @@ static PyObject *py_buffer_revoke(PyObject *self, PyObject *args)
 	(void)self;
 	if (!PyArg_ParseTuple(args, "iO&", &fd, conv_u32, &handle))
 		return NULL;
+	Py_BEGIN_ALLOW_THREADS
 	ret = dmaplane_buffer_revoke(fd, handle, &exports);
+	Py_END_ALLOW_THREADS
 	if (ret)
 		return raise_op(ret, "BUFFER_REVOKE");
 	return PyLong_FromUnsignedLong(exports);
@@ -489,7 +523,9 @@ static PyObject *py_import_dmabuf(PyObject *self, PyObject *args)
 	(void)self;
 	if (!PyArg_ParseTuple(args, "ii", &fd, &dmabuf_fd))
 		return NULL;
+	Py_BEGIN_ALLOW_THREADS
 	ret = dmaplane_import_dmabuf(fd, dmabuf_fd, &imp);
+	Py_END_ALLOW_THREADS
 	if (ret)
 		return raise_op(ret, "IMPORT_DMABUF");
 	return Py_BuildValue("{s:I,s:I,s:K,s:K}", "handle", imp.handle,
@@ -512,7 +548,7 @@ static PyObject *mapping_new(PyTypeObject *type, PyObject *args,
 	MappingObject *m;
 	uint64_t length, offset;
 	void *p;
-	int fd;
+	int fd, err;
 
 	(void)kwds;
 	if (!PyArg_ParseTuple(args, "iO&O&", &fd, conv_u64, &length, conv_u64,
@@ -526,11 +562,15 @@ static PyObject *mapping_new(PyTypeObject *type, PyObject *args,
 	m = (MappingObject *)type->tp_alloc(type, 0);
 	if (!m)
 		return NULL;
+	Py_BEGIN_ALLOW_THREADS
 	p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		 (off_t)offset);
+	err = p == MAP_FAILED ? errno : 0;
+	Py_END_ALLOW_THREADS
 	if (p == MAP_FAILED) {
+		/* errno first: the deallocation may change it. */
 		Py_DECREF(m);
-		return raise_op(-errno, "mmap");
+		return raise_op(-err, "mmap");
 	}
 	m->addr = p;
 	m->length = (Py_ssize_t)length;
@@ -704,6 +744,9 @@ static PyObject *py_ep_connect(PyObject *self, PyObject *args)
 	Py_BEGIN_ALLOW_THREADS
 	ret = dmaplane_ep_connect(fd, handle, &a, timeout_ms);
 	Py_END_ALLOW_THREADS
+	/* Not tried again: the module failed the endpoint (-EINTR). */
+	if (ret == -EINTR && eintr_handled())
+		return NULL;
 	if (ret)
 		return raise_op(ret, "ENDPOINT_CONNECT");
 	Py_RETURN_NONE;
@@ -716,21 +759,32 @@ static PyObject *py_ep_connect(PyObject *self, PyObject *args)
  */
 static PyObject *py_ep_accept(PyObject *self, PyObject *args)
 {
-	uint32_t listener, timeout_ms, handle;
+	uint32_t listener, timeout_ms, wait, handle;
+	uint64_t start = mono_ms();
 	int fd, ret;
 
 	(void)self;
 	if (!PyArg_ParseTuple(args, "iO&O&", &fd, conv_u32, &listener,
 			      conv_u32, &timeout_ms))
 		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	if (timeout_ms <= DMAPLANE_EP_TIMEOUT_MAX_MS)
-		ret = dmaplane_ep_accept(fd, listener, timeout_ms, &handle,
-					 NULL);
-	else
-		ret = dmaplane_ep_accept_wait(fd, listener, timeout_ms,
-					      &handle);
-	Py_END_ALLOW_THREADS
+	/* A signal whose handler returns: wait again, for the time left. */
+	for (wait = timeout_ms;;) {
+		Py_BEGIN_ALLOW_THREADS
+		if (wait <= DMAPLANE_EP_TIMEOUT_MAX_MS)
+			ret = dmaplane_ep_accept(fd, listener, wait, &handle,
+						 NULL);
+		else
+			ret = dmaplane_ep_accept_wait(fd, listener, wait,
+						      &handle);
+		Py_END_ALLOW_THREADS
+		if (ret != -EINTR)
+			break;
+		if (eintr_handled())
+			return NULL;
+		/* 0 would be the listener's own timeout: at least 1 ms. */
+		if (timeout_ms && !(wait = ms_left(start, timeout_ms)))
+			wait = 1;
+	}
 	if (ret)
 		return raise_op(ret, "ENDPOINT_ACCEPT");
 	return PyLong_FromUnsignedLong(handle);
@@ -754,6 +808,8 @@ static PyObject *py_ep_dial(PyObject *self, PyObject *args)
 	Py_BEGIN_ALLOW_THREADS
 	ret = dmaplane_ep_dial(fd, &p, &a, wait_ms, &handle);
 	Py_END_ALLOW_THREADS
+	if (ret == -EINTR && eintr_handled())
+		return NULL;
 	if (ret)
 		return raise_op(ret, "ENDPOINT_CONNECT");
 	return PyLong_FromUnsignedLong(handle);
@@ -775,6 +831,8 @@ static PyObject *py_ep_loopback(PyObject *self, PyObject *args)
 	Py_BEGIN_ALLOW_THREADS
 	ret = dmaplane_ep_loopback(fd, ip, &p, &client, &server);
 	Py_END_ALLOW_THREADS
+	if (ret == -EINTR && eintr_handled())
+		return NULL;
 	if (ret)
 		return raise_op(ret, "ENDPOINT_LOOPBACK");
 	return Py_BuildValue("(II)", client, server);
@@ -890,12 +948,14 @@ static int parse_op(PyObject *t, struct dmaplane_op *op)
 /*
  * (fd, endpoint, ops, flags) -> how many were posted: all of them, or
  * Error(errno, "POST", posted) naming the one that stopped the batch.
- * More than DMAPLANE_POST_MAX go in several POSTs. POST itself, not
+ * Every operation is converted before the first is posted, so a bad one
+ * (TypeError, ValueError) means none went out. More than
+ * DMAPLANE_POST_MAX go in several POSTs. POST itself, not
  * dmaplane_post(): the UAPI's flags (POST_NOWAIT) are part of the call.
  */
 static PyObject *py_post(PyObject *self, PyObject *args)
 {
-	struct dmaplane_op ops[DMAPLANE_POST_MAX];
+	struct dmaplane_op *ops;
 	PyObject *seq, *fast;
 	uint32_t ep, flags, total = 0;
 	Py_ssize_t n;
@@ -909,28 +969,43 @@ static PyObject *py_post(PyObject *self, PyObject *args)
 	if (!fast)
 		return NULL;
 	n = PySequence_Fast_GET_SIZE(fast);
+	if (n > UINT32_MAX) {
+		Py_DECREF(fast);
+		return PyErr_Format(PyExc_ValueError,
+				    "%zd operations: at most %u", n,
+				    UINT32_MAX);
+	}
+	ops = PyMem_New(struct dmaplane_op, n ? n : 1);
+	if (!ops) {
+		Py_DECREF(fast);
+		return PyErr_NoMemory();
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		if (parse_op(PySequence_Fast_GET_ITEM(fast, i), &ops[i])) {
+			PyMem_Free(ops);
+			Py_DECREF(fast);
+			return NULL;
+		}
+	}
+	Py_DECREF(fast);
 	while (total < n) {
 		struct dmaplane_post req = {
-			.endpoint = ep, .ops = (uintptr_t)ops, .flags = flags,
+			.endpoint = ep, .ops = (uintptr_t)(ops + total),
+			.flags = flags,
+			.count = n - total < DMAPLANE_POST_MAX ?
+				 (uint32_t)(n - total) : DMAPLANE_POST_MAX,
 		};
 		int ret;
 
-		while (req.count < DMAPLANE_POST_MAX && total + req.count < n) {
-			PyObject *t = PySequence_Fast_GET_ITEM(fast,
-							       total + req.count);
-
-			if (parse_op(t, &ops[req.count])) {
-				Py_DECREF(fast);
-				return NULL;
-			}
-			req.count++;
-		}
 		Py_BEGIN_ALLOW_THREADS
 		ret = ioctl(fd, DMAPLANE_IOC_POST, &req) ? -errno : 0;
 		Py_END_ALLOW_THREADS
 		if (!ret) {
 			total += req.posted;
 			ret = req.error;
+			/* (never: the module names why it stopped short) */
+			if (!ret && req.posted < req.count)
+				ret = -EIO;
 		}
 		if (ret) {
 			PyObject *e = PyObject_CallFunction(error_type, "isI",
@@ -940,11 +1015,11 @@ static PyObject *py_post(PyObject *self, PyObject *args)
 				PyErr_SetObject(error_type, e);
 				Py_DECREF(e);
 			}
-			Py_DECREF(fast);
+			PyMem_Free(ops);
 			return NULL;
 		}
 	}
-	Py_DECREF(fast);
+	PyMem_Free(ops);
 	return PyLong_FromUnsignedLong(total);
 }
 
@@ -955,7 +1030,8 @@ static PyObject *py_post(PyObject *self, PyObject *args)
 static PyObject *py_reap(PyObject *self, PyObject *args)
 {
 	struct dmaplane_completion *c;
-	uint32_t ep, max, min, timeout_ms, count;
+	uint32_t ep, max, min, timeout_ms, wait, count;
+	uint64_t start = mono_ms();
 	PyObject *list;
 	int fd, ret;
 
@@ -971,9 +1047,19 @@ static PyObject *py_reap(PyObject *self, PyObject *args)
 	c = PyMem_Calloc(max + 1, sizeof(*c));
 	if (!c)
 		return PyErr_NoMemory();
-	Py_BEGIN_ALLOW_THREADS
-	ret = dmaplane_reap(fd, ep, c, max, min, timeout_ms, &count);
-	Py_END_ALLOW_THREADS
+	/* -EINTR comes with nothing reaped: wait again, for the time left. */
+	for (wait = timeout_ms;;) {
+		Py_BEGIN_ALLOW_THREADS
+		ret = dmaplane_reap(fd, ep, c, max, min, wait, &count);
+		Py_END_ALLOW_THREADS
+		if (ret != -EINTR)
+			break;
+		if (eintr_handled()) {
+			PyMem_Free(c);
+			return NULL;
+		}
+		wait = ms_left(start, timeout_ms);
+	}
 	if (ret) {
 		PyMem_Free(c);
 		return raise_op(ret, "REAP");

@@ -176,3 +176,121 @@ def test_fnv64_and_prompt_match_dpinfer():
     assert infer.prompt_tokens(None, 3, 256) == [7, 138, 13]
     assert infer.parse_size("64K") == 64 << 10
     assert infer.parse_size("0x10") == 16
+
+
+class FakeEndpoint:
+    """What Side needs of an Endpoint: post() records, reap() hands out
+    the batches given, in order (one more reap is a test failure)."""
+
+    def __init__(self, *batches):
+        self.batches = list(batches)
+        self.posted = []
+
+    def post(self, ops, nowait=False):
+        self.posted.extend(ops)
+        return len(ops)
+
+    def reap(self, max=64, min=1, timeout_ms=0):
+        assert self.batches, "reaped once more than the test expected"
+        return self.batches.pop(0)
+
+
+def fake_side(ep):
+    side = infer.Side.__new__(infer.Side)
+    side.ep, side.msg_mr, side.early = ep, 0, {}
+    side.msg = memoryview(bytearray(infer.MSG_SLOTS * infer.SLOT))
+    return side
+
+
+def comp(cookie, opcode, nbytes=0, imm=0, flags=0):
+    return infer.Completion(cookie, opcode, 0, 0, nbytes, imm, flags)
+
+
+def test_message_reaped_early_is_kept():
+    """A control message reaped while a side waits for something else is
+    not lost: the RESULT in one batch with the marker's completion, the
+    next manifest in one batch with the RESULT's SEND completion."""
+    from dmaplane import _native
+    result = comp(infer.MSG_COOKIE + 2, _native.OP_RECV, 4336)
+    side = fake_side(FakeEndpoint(
+        [comp(infer.MARKER_COOKIE, _native.OP_WRITE_IMM), result]))
+    pre = infer.Prefiller.__new__(infer.Prefiller)
+    pre.side, pre.marker_ns, pre.done = side, 0, 0
+    pre.reap(True)
+    assert pre.marker_ns
+    assert side.wait_cookie(infer.MSG_COOKIE + 2, pre.completion) == 4336
+
+    side = fake_side(FakeEndpoint(
+        [comp(infer.MSG_COOKIE + 2, _native.OP_SEND, 4336),
+         comp(infer.MSG_COOKIE + 0, _native.OP_RECV, 1632)]))
+    dec = infer.Decoder(side, None, None, None, None, None, None)
+    assert side.wait_cookie(infer.MSG_COOKIE + 2, dec.arrival) == 4336
+    assert side.wait_cookie(infer.MSG_COOKIE + 0) == 1632
+
+
+def test_protocol_breach_answered_as_dpinfer():
+    """A duplicate chunk: the RESULT says -EPROTO with dpinfer decode's
+    reason, not the errno of the bitmap's check."""
+    import argparse
+    import errno
+    from types import SimpleNamespace
+
+    from dmaplane import _native
+    from dmaplane.kv import Layout, Result
+    from dmaplane.model import load_config
+
+    config = load_config(TINY)
+    prompt = infer.prompt_tokens(None, 16, config.vocab)
+    layout = Layout.packed(config.n_layers, config.n_heads, config.head_dim,
+                           len(prompt), 1)
+    man = infer.new_manifest(config, layout, prompt, 0, 64 << 10, 1)
+    chunk = comp(1, _native.OP_RECV, imm=infer.imm_data(0),
+                 flags=_native.COMP_IMM | _native.COMP_WRITE_IMM)
+    ep = FakeEndpoint([comp(infer.MSG_COOKIE + 1, _native.OP_SEND)],
+                      [chunk, chunk],
+                      [comp(infer.MSG_COOKIE + 2, _native.OP_SEND)])
+    side = fake_side(ep)
+    data = man.encode()
+    side.put(0, data)
+    dec = infer.Decoder(side, argparse.Namespace(recv_depth=256,
+                                                 timeout_ms=1000),
+                        config, None,
+                        SimpleNamespace(rkey=7, length=64 << 20), None, None)
+    with pytest.raises(infer.KVError):
+        dec.request(len(data), False)
+    r = Result.decode(side.slot(2, len(Result().encode())))
+    assert r.status == -errno.EPROTO
+    assert r.reason == "immediate 0x00000000: a duplicate"
+
+
+def test_refusal_waits_for_its_ack():
+    """A refused manifest: the ACK with the reason is out (its SEND
+    completed) before the decode side gives up and closes."""
+    import argparse
+    import errno
+    from types import SimpleNamespace
+
+    from dmaplane import _native
+    from dmaplane.kv import Ack, Layout
+    from dmaplane.model import load_config
+
+    config = load_config(TINY)
+    prompt = infer.prompt_tokens(None, 16, config.vocab)
+    layout = Layout.packed(config.n_layers, config.n_heads, config.head_dim,
+                           len(prompt), 1)
+    man = infer.new_manifest(config, layout, prompt, 0, 64 << 10, 1)
+    man.model_seed += 1                         # another model
+    ep = FakeEndpoint([comp(infer.MSG_COOKIE + 1, _native.OP_SEND)])
+    side = fake_side(ep)
+    data = man.encode()
+    side.put(0, data)
+    dec = infer.Decoder(side, argparse.Namespace(recv_depth=256,
+                                                 timeout_ms=1000),
+                        config, None,
+                        SimpleNamespace(rkey=7, length=64 << 20), None, None)
+    with pytest.raises(infer.KVError):
+        dec.request(len(data), False)
+    assert not ep.batches                       # the ACK's completion
+    ack = Ack.decode(side.slot(1, len(Ack().encode())))
+    assert ack.status == -errno.EINVAL
+    assert ack.reason == f"the manifest's model is not {config.name}"
