@@ -153,7 +153,11 @@ class Side:
         while found is None:
             for c in self.ep.reap(max=32, min=1, timeout_ms=timeout_ms):
                 if c.status:
-                    raise Error(-c.status, f"completion of {c.cookie}")
+                    # After the one awaited, a failure (the peer closing
+                    # after its answer) comes back from the next call.
+                    if found is None:
+                        raise Error(-c.status, f"completion of {c.cookie}")
+                    continue
                 if c.cookie == cookie and found is None:
                     found = c.bytes
                 elif not self.note(c) and other:

@@ -248,6 +248,13 @@ struct side {
 	uint32_t ep;
 	struct region msg;	/* MSG_SLOTS control slots */
 	struct region kv;
+	/*
+	 * A message received while this side reaped for something else (the
+	 * RESULT in one batch with the marker's completion, the next manifest
+	 * with the RESULT's send): its byte count, by slot, for wait_cookie().
+	 */
+	bool early[MSG_SLOTS];
+	uint32_t early_bytes[MSG_SLOTS];
 };
 
 static int post1(struct side *s, struct dmaplane_op op)
@@ -264,17 +271,51 @@ static int post_msg(struct side *s, uint32_t opcode, uint32_t slot,
 	});
 }
 
+/* Keep @c if it is a message's receive: true when it was one. */
+static bool side_note(struct side *s, const struct dmaplane_completion *c)
+{
+	uint64_t slot = c->cookie - 1000;
+
+	if (c->opcode != DMAPLANE_OP_RECV || c->status || c->cookie < 1000 ||
+	    slot >= MSG_SLOTS)
+		return false;
+	s->early[slot] = true;
+	s->early_bytes[slot] = c->bytes;
+	return true;
+}
+
+/* One completion that is not the one waited for: noted, or to @other. */
+static int side_other(struct side *s, const struct dmaplane_completion *c,
+		      int (*other)(void *arg,
+				   const struct dmaplane_completion *c),
+		      void *arg)
+{
+	if (c->status)
+		return c->status;
+	if (side_note(s, c) || !other)
+		return 0;
+	return other(arg, c);
+}
+
 /*
- * Reap until the completion with @cookie arrived; others go to @other
- * (may be NULL: they are only checked for errors). 0 or -errno.
+ * Reap until the completion with @cookie arrived (or had, see side_note());
+ * others go to @other (may be NULL: they are only checked for errors).
+ * 0 or -errno.
  */
 static int wait_cookie(struct side *s, uint64_t cookie, uint32_t *bytes,
 		       int (*other)(void *arg, const struct dmaplane_completion *c),
 		       void *arg)
 {
 	struct dmaplane_completion c[32];
+	uint64_t slot = cookie - 1000;
 	uint32_t got;
 
+	if (cookie >= 1000 && slot < MSG_SLOTS && s->early[slot]) {
+		s->early[slot] = false;
+		if (bytes)
+			*bytes = s->early_bytes[slot];
+		return 0;
+	}
 	for (;;) {
 		int ret = dmaplane_reap(s->fd, s->ep, c, 32, 1, WAIT_MS, &got);
 
@@ -286,12 +327,17 @@ static int wait_cookie(struct side *s, uint64_t cookie, uint32_t *bytes,
 			if (c[i].cookie == cookie) {
 				if (bytes)
 					*bytes = c[i].bytes;
-				/* Later ones of this batch: only to @other. */
-				for (uint32_t j = i + 1; other && j < got; j++)
-					other(arg, &c[j]);
+				/*
+				 * Later ones of this batch, the same way; a
+				 * failure among them (the peer closing after
+				 * its answer) comes back from the next call.
+				 */
+				for (uint32_t j = i + 1; j < got; j++)
+					side_other(s, &c[j], other, arg);
 				return 0;
 			}
-			if (other && (ret = other(arg, &c[i])))
+			ret = side_other(s, &c[i], other, arg);
+			if (ret)
 				return ret;
 		}
 	}
@@ -570,8 +616,8 @@ static int dec_arrival(void *arg, const struct dmaplane_completion *c)
 	struct decoder *d = arg;
 	int ret;
 
-	if (c->opcode != DMAPLANE_OP_RECV)
-		return 0;	/* our ACK went out */
+	if (c->opcode != DMAPLANE_OP_RECV || side_note(&d->s, c))
+		return 0;	/* our ACK went out, or the next manifest came */
 	/* (bytes is the length written, on soft-RoCE: not checked) */
 	if (!(c->flags & DMAPLANE_COMP_WRITE_IMM)) {
 		snprintf(d->why, sizeof(d->why),
@@ -812,6 +858,8 @@ static int pre_completion(void *arg, const struct dmaplane_completion *c)
 
 	if (c->status)
 		return c->status;
+	if (side_note(&p->s, c))
+		return 0;	/* the RESULT, before the marker's completion */
 	/* (a --drop-chunk chunk goes as a plain WRITE) */
 	if (c->opcode != DMAPLANE_OP_WRITE_IMM &&
 	    c->opcode != DMAPLANE_OP_WRITE)
@@ -1062,7 +1110,8 @@ static void report_print(const struct prefiller *p, const struct report *rep,
 	bool rated = (!p->m || !p->o->overlap) && rep->transfer_ns;
 	double mbps = rated ? rep->bytes / (rep->transfer_ns / 1e3) : 0;
 	char mbps_js[32] = "null";
-	double hidden = rep->transfer_ns ? 1 - rep->exposed_ns / rep->transfer_ns : 0;
+	double hidden = rep->transfer_ns && rep->exposed_ns < rep->transfer_ns ?
+			1 - rep->exposed_ns / rep->transfer_ns : 0;
 	double ttft = rep->compute_ns + rep->exposed_ns + r->decode_first_ns;
 	double tps = r->decode_ns ? r->n_tokens / (r->decode_ns / 1e9) : 0;
 
