@@ -14,7 +14,6 @@ from dmaplane import infer  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "fixtures", "models", "tiny.conf")
-LLAMA = os.path.join(ROOT, "fixtures", "models", "llama7b-kv.conf")
 DPINFER = os.path.join(os.environ.get("DMAPLANE_BUILD",
                                       os.path.join(ROOT, "build")),
                        "apps", "dpinfer")
@@ -86,10 +85,17 @@ def test_local_matches_dpinfer(capsys):
         assert logits and f"logits hash: {logits[0]}" in mine
 
 
+# Regions of 1 MiB, as kvxfer's: an MR over host pages may not span more
+# than the device's fast-registration list (soft-RoCE: 512 pages), and
+# where no 2 MiB chunk is free (the debug kernel) a buffer is 4 KiB pages.
+REGION = ("--region", "1M")
+
+
 def test_pytorch_both_sides(guest_ip, capsys):
     """Two requests on one connection: the decode side's tokens and logits
     are bit-identical to the prefill side's own run; views, no copy."""
-    dec = PyDecode(guest_ip, 18610, "--model", TINY, "--requests", "2")
+    dec = PyDecode(guest_ip, 18610, "--model", TINY, *REGION,
+                   "--requests", "2")
     rc = prefill(guest_ip, 18610, "--model", TINY, "--prompt", PROMPT,
                  "--generate", "8", "--chunk", "64K", "--requests", "2")
     drc = dec.finish()
@@ -102,7 +108,7 @@ def test_pytorch_both_sides(guest_ip, capsys):
 def test_c_prefill_into_pytorch_decode(guest_ip, capsys):
     """dpinfer prefill -> PyTorch decode (fp16 KV): the C side's verdict."""
     needs_dpinfer()
-    dec = PyDecode(guest_ip, 18611, "--model", TINY)
+    dec = PyDecode(guest_ip, 18611, "--model", TINY, *REGION)
     c = subprocess.run([DPINFER, "prefill", "--addr", guest_ip, "--port",
                         "18611", "--model", TINY, "--prompt", PROMPT,
                         "--generate", "8", "--kv", "fp16"],
@@ -115,7 +121,7 @@ def test_c_prefill_into_pytorch_decode(guest_ip, capsys):
 def test_pytorch_prefill_into_c_decode(guest_ip, capsys):
     """PyTorch prefill -> dpinfer decode, without overlap (a rate)."""
     needs_dpinfer()
-    dec = CDecode(guest_ip, 18612, "--model", TINY)
+    dec = CDecode(guest_ip, 18612, "--model", TINY, *REGION)
     rc = prefill(guest_ip, 18612, "--model", TINY, "--prompt", PROMPT,
                  "--generate", "8", "--no-overlap", "--ref-bw", "100")
     drc = dec.finish()
@@ -126,27 +132,35 @@ def test_pytorch_prefill_into_c_decode(guest_ip, capsys):
 
 
 def test_synthetic_transfer_checked(guest_ip, capsys):
-    """--synthetic: the 7B layout's pattern (transfer only), every byte
-    checked by the PyTorch decode side."""
-    dec = PyDecode(guest_ip, 18613, "--model", LLAMA, "--region", "80M")
-    rc = prefill(guest_ip, 18613, "--model", LLAMA, "--synthetic",
-                 "--prompt-len", "17", "--kv", "fp16", "--chunk", "1M")
+    """--synthetic: a pattern instead of computed KV (transfer only), every
+    byte checked by the PyTorch decode side; the C decode checks a Python
+    pattern the same way."""
+    needs_dpinfer()
+    args = ("--model", TINY, "--synthetic", "--prompt-len", "200",
+            "--kv", "fp16", "--chunk", "64K")
+    dec = PyDecode(guest_ip, 18613, "--model", TINY, *REGION)
+    rc = prefill(guest_ip, 18613, *args)
     drc = dec.finish()
     out = output(capsys)
     assert (rc, drc) == (0, 0), out
     assert "integrity      ok" in out
+    cdec = CDecode(guest_ip, 18615, "--model", TINY, *REGION)
+    rc = prefill(guest_ip, 18615, *args)
+    assert (rc, cdec.finish()) == (0, 0), output(capsys) + cdec.out
 
 
-def test_manifest_of_another_model_refused(guest_ip, capsys):
-    """A decode host running another model refuses the manifest; both
-    sides fail with the reason, neither hangs."""
-    dec = PyDecode(guest_ip, 18614, "--model", LLAMA, "--region", "80M")
-    rc = prefill(guest_ip, 18614, "--model", TINY, "--prompt", PROMPT,
+def test_manifest_of_another_model_refused(guest_ip, capsys, tmp_path):
+    """A decode host running another model (another seed) refuses the
+    manifest; both sides fail with the reason, neither hangs."""
+    other = tmp_path / "tiny2.conf"
+    other.write_text(open(TINY).read().replace("seed = 1", "seed = 2"))
+    dec = PyDecode(guest_ip, 18614, "--model", TINY, *REGION)
+    rc = prefill(guest_ip, 18614, "--model", str(other), "--prompt", PROMPT,
                  "--generate", "4")
     drc = dec.finish()
     out = output(capsys)
     assert (rc, drc) == (1, 1), out
-    assert "manifest refused" in out
+    assert "manifest refused: the manifest's model is not tiny" in out
     assert "decode refused the request" in out
 
 
