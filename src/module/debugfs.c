@@ -104,6 +104,11 @@ static void dmaplane_ep_show(struct dmaplane_ep *ep, void *data)
 		   ep->send_busy + ep->recv_busy - ep->ring_count, ep->ops,
 		   ep->bytes, ep->errors, ep->stalls, ep->stall_ns,
 		   ep->grants_sent, ep->grants_rcvd);
+	/* The credit counters themselves: what a stalled stream is owed. */
+	seq_printf(m, " peer_granted=%u used=%u posted=%u consumed=%u granted=%u grant_in_flight=%u ctrl_ready=%u",
+		   ep->credits.peer_granted, ep->credits.used,
+		   ep->credits.posted, ep->credits.consumed,
+		   ep->credits.granted, ep->ctrl_busy, ep->ctrl_ready);
 	dmaplane_hist_show(m, &ep->latency);
 	spin_unlock_bh(&ep->post_lock);
 }

@@ -494,6 +494,30 @@ static int conn_mem(struct conn *c, uint64_t bytes)
 }
 
 /*
+ * A connection where nothing moves: its credit state, and (as root, with
+ * debugfs) the module's counters for it, to tell a grant that was never
+ * sent from one that never arrived.
+ */
+static void stall_report(const struct dmaplane_ep_info *info)
+{
+	char line[2048], key[32];
+	FILE *f;
+
+	fprintf(stderr, "dmaplanectl: stream: endpoint %llu: credits %u, peer credits %u, queued %u, in flight %u, stalls %llu\n",
+		(unsigned long long)info->id, info->credits,
+		info->peer_credits, info->queued, info->inflight,
+		(unsigned long long)info->stalls);
+	f = fopen("/sys/kernel/debug/dmaplane/endpoints", "r");
+	if (!f)
+		return;
+	snprintf(key, sizeof(key), "id=%llu ", (unsigned long long)info->id);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			fprintf(stderr, "dmaplanectl: stream: %s", line);
+	fclose(f);
+}
+
+/*
  * After a REAP found nothing: 0 while the connection is up and something
  * moved in the last PEER_WAIT_MS, else why it is over.
  */
@@ -510,6 +534,7 @@ static int peer_alive(const struct conn *c, double moved)
 		return 0;
 	fprintf(stderr, "dmaplanectl: stream: nothing completed in %u s\n",
 		PEER_WAIT_MS / 1000);
+	stall_report(&info);
 	return -ETIMEDOUT;
 }
 
