@@ -30,7 +30,7 @@ USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \
 	tests/ktap.h tests/testutil.h tests/verbsutil.h
 
 .PHONY: all module user deps sim quick test kunit coverage faults _sim _quick \
-	_test _kunit _coverage clean help hil bench _bench python
+	_test _kunit _coverage clean help hil bench _bench python fuzz
 
 all: module user python
 
@@ -46,6 +46,7 @@ help:
 	@echo "make bench     NUMA bandwidth matrices and hugepage mapping cost (figures, JSON in build/bench)"
 	@echo "make hil       the suites on this host's hardware; HOSTS=a,b or INVENTORY=file: two hosts"
 	@echo "make python    the Python package's extension, in place in python/dmaplane"
+	@echo "make fuzz      build the UAPI fuzzer build/tests/dpfuzz (tests/fuzz/README.md)"
 	@echo "make install   libdmaplane (+ pkg-config), headers, dmaplanectl, udev rule (PREFIX, DESTDIR)"
 	@echo "make uninstall remove what make install installed"
 	@echo "KERNEL=debug   with sim/quick/module: use the debug kernel"
@@ -122,6 +123,32 @@ $(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(APP_LIB) \
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -Itests -Isrc/apps -o $@ $< $(TEST_COMMON) \
 		$(APP_LIB) $(LIB) -lm
+
+# The UAPI fuzzer (tests/fuzz/README.md). specgen checks tests/fuzz/uapi.spec
+# against the header and ioctl.c's table and writes spec_check.c, which
+# only compiles while they agree (and carries the spec's text into dpfuzz).
+FUZZ_DIR := $(BUILD)/tests/fuzz
+FUZZ_SRCS := tests/fuzz/dpfuzz.c tests/fuzz/gen.c tests/fuzz/ops.c \
+	tests/fuzz/spec.c
+FUZZ_HEADERS := tests/fuzz/dpfuzz.h tests/fuzz/spec.h
+
+fuzz: $(BUILD)/tests/dpfuzz
+
+$(FUZZ_DIR)/specgen: tests/fuzz/specgen.c tests/fuzz/spec.c tests/fuzz/spec.h
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -o $@ tests/fuzz/specgen.c tests/fuzz/spec.c
+
+$(FUZZ_DIR)/spec_check.c: $(FUZZ_DIR)/specgen tests/fuzz/uapi.spec \
+		src/include/uapi/linux/dmaplane.h src/module/ioctl.c
+	$(FUZZ_DIR)/specgen tests/fuzz/uapi.spec \
+		src/include/uapi/linux/dmaplane.h src/module/ioctl.c >$@.tmp || \
+		{ rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+
+$(BUILD)/tests/dpfuzz: $(FUZZ_SRCS) $(FUZZ_HEADERS) $(FUZZ_DIR)/spec_check.c \
+		src/include/uapi/linux/dmaplane.h
+	$(CC) $(USER_CFLAGS) -Itests/fuzz -o $@ $(FUZZ_SRCS) \
+		$(FUZZ_DIR)/spec_check.c -lpthread
 
 # The Python package's native part (python/dmaplane/_native*.so), built
 # in place with Debian's python3 (not a python3 earlier on PATH); its
