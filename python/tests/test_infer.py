@@ -242,15 +242,14 @@ def test_message_reaped_early_is_kept():
     assert side.wait_cookie(infer.MSG_COOKIE + 0) == 1632
 
 
-def test_protocol_breach_answered_as_dpinfer():
-    """A duplicate chunk: the RESULT says -EPROTO with dpinfer decode's
-    reason, not the errno of the bitmap's check."""
+def fake_decoder(ep, seed_delta=0):
+    """A Decoder of the tiny model on a fake endpoint, with a transfer-only
+    manifest (16 positions) in its slot 0: (decoder, side, manifest bytes,
+    config). @seed_delta != 0: the manifest names another model."""
     import argparse
-    import errno
     from types import SimpleNamespace
 
-    from dmaplane import _native
-    from dmaplane.kv import Layout, Result
+    from dmaplane.kv import Layout
     from dmaplane.model import load_config
 
     config = load_config(TINY)
@@ -258,11 +257,7 @@ def test_protocol_breach_answered_as_dpinfer():
     layout = Layout.packed(config.n_layers, config.n_heads, config.head_dim,
                            len(prompt), 1)
     man = infer.new_manifest(config, layout, prompt, 0, 64 << 10, 1)
-    chunk = comp(1, _native.OP_RECV, imm=infer.imm_data(0),
-                 flags=_native.COMP_IMM | _native.COMP_WRITE_IMM)
-    ep = FakeEndpoint([comp(infer.MSG_COOKIE + 1, _native.OP_SEND)],
-                      [chunk, chunk],
-                      [comp(infer.MSG_COOKIE + 2, _native.OP_SEND)])
+    man.model_seed += seed_delta
     side = fake_side(ep)
     data = man.encode()
     side.put(0, data)
@@ -270,6 +265,23 @@ def test_protocol_breach_answered_as_dpinfer():
                                                  timeout_ms=1000),
                         config, None,
                         SimpleNamespace(rkey=7, length=64 << 20), None, None)
+    return dec, side, data, config
+
+
+def test_protocol_breach_answered_as_dpinfer():
+    """A duplicate chunk: the RESULT says -EPROTO with dpinfer decode's
+    reason, not the errno of the bitmap's check."""
+    import errno
+
+    from dmaplane import _native
+    from dmaplane.kv import Result
+
+    chunk = comp(1, _native.OP_RECV, imm=infer.imm_data(0),
+                 flags=_native.COMP_IMM | _native.COMP_WRITE_IMM)
+    ep = FakeEndpoint([comp(infer.MSG_COOKIE + 1, _native.OP_SEND)],
+                      [chunk, chunk],
+                      [comp(infer.MSG_COOKIE + 2, _native.OP_SEND)])
+    dec, side, data, _ = fake_decoder(ep)
     with pytest.raises(infer.KVError):
         dec.request(len(data), False)
     r = Result.decode(side.slot(2, len(Result().encode())))
@@ -280,28 +292,13 @@ def test_protocol_breach_answered_as_dpinfer():
 def test_refusal_waits_for_its_ack():
     """A refused manifest: the ACK with the reason is out (its SEND
     completed) before the decode side gives up and closes."""
-    import argparse
     import errno
-    from types import SimpleNamespace
 
     from dmaplane import _native
-    from dmaplane.kv import Ack, Layout
-    from dmaplane.model import load_config
+    from dmaplane.kv import Ack
 
-    config = load_config(TINY)
-    prompt = infer.prompt_tokens(None, 16, config.vocab)
-    layout = Layout.packed(config.n_layers, config.n_heads, config.head_dim,
-                           len(prompt), 1)
-    man = infer.new_manifest(config, layout, prompt, 0, 64 << 10, 1)
-    man.model_seed += 1                         # another model
     ep = FakeEndpoint([comp(infer.MSG_COOKIE + 1, _native.OP_SEND)])
-    side = fake_side(ep)
-    data = man.encode()
-    side.put(0, data)
-    dec = infer.Decoder(side, argparse.Namespace(recv_depth=256,
-                                                 timeout_ms=1000),
-                        config, None,
-                        SimpleNamespace(rkey=7, length=64 << 20), None, None)
+    dec, side, data, config = fake_decoder(ep, seed_delta=1)
     with pytest.raises(infer.KVError):
         dec.request(len(data), False)
     assert not ep.batches                       # the ACK's completion
