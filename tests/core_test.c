@@ -109,6 +109,10 @@ static void info_rejects_unknown_flags(void)
 	info.reserved = 1;
 	KTAP_EXPECT_RET(raw_ioctl(dev_fd, DMAPLANE_IOC_GET_INFO, &info),
 			-EINVAL);
+	info.reserved = 0;
+	info.reserved2 = 1;
+	KTAP_EXPECT_RET(raw_ioctl(dev_fd, DMAPLANE_IOC_GET_INFO, &info),
+			-EINVAL);
 }
 
 static void unknown_command_is_enotty(void)

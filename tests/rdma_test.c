@@ -361,15 +361,21 @@ static void connect_failures_are_reported(void)
 	struct dmaplane_ep_info info;
 	struct dmaplane_addr a;
 	uint16_t port = 0;
-	uint32_t lh, h = 0;
+	uint32_t lh, child, h = 0;
 	long ret;
 
 	if (!ip)
 		return;
-	/* A port that was just released: nobody listens there. */
 	lh = listen_on(ip, &port);
-	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
+	/* A second listener there is refused; it never listened. */
 	KTAP_EXPECT_RET(dmaplane_addr_parse(ip, port, &a), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &h), 0);
+	KTAP_EXPECT_RET(dmaplane_ep_listen(dev_fd, h, 16, &a), -EADDRINUSE);
+	KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, h, 1, &child, NULL),
+			-EINVAL);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, h), 0);
+	/* A port that was just released: nobody listens there. */
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
 	KTAP_EXPECT_RET(dmaplane_ep_create(dev_fd, NULL, &h), 0);
 	KTAP_EXPECT_RET(dmaplane_ep_connect(dev_fd, h, &a, 10000),
 			-ECONNREFUSED);
@@ -377,8 +383,10 @@ static void connect_failures_are_reported(void)
 	KTAP_EXPECT(info.state == DMAPLANE_EP_ERROR &&
 		    info.error == -ECONNREFUSED, "state %u error %d",
 		    info.state, info.error);
-	/* A failed endpoint is not reused. */
+	/* A failed endpoint is not reused, nor taken for a listener. */
 	KTAP_EXPECT_RET(dmaplane_ep_connect(dev_fd, h, &a, 10000), -EINVAL);
+	KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, h, 1, &child, NULL),
+			-EINVAL);
 	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, h), 0);
 
 	/* Nobody at this address on the link: resolution gives up. */
@@ -497,7 +505,7 @@ static void device_removal_is_tracked(void)
 {
 	char netdev[64], cmd[256], c;
 	struct dmaplane_rdma_device *devs = NULL;
-	uint32_t n = 0, during = 0, after = 0, lh = 0, ch = 0;
+	uint32_t n = 0, during = 0, after = 0, lh = 0, ch = 0, again;
 	int report[2] = { -1, -1 }, go[2] = { -1, -1 };
 	const char *name = NULL, *ip;
 	uint16_t port = 0;
@@ -542,6 +550,9 @@ static void device_removal_is_tracked(void)
 			    ep_info(dev_fd, lh).error == -ENODEV,
 			    "after removal: accepted %d, listener %d",
 			    ep_info(dev_fd, ch).error, ep_info(dev_fd, lh).error);
+		/* The listener says why it no longer accepts. */
+		KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, lh, 1, &again, NULL),
+				-ENODEV);
 		KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, ch), 0);
 		KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
 		KTAP_EXPECT(endpoints() == 0, "%llu endpoints left",

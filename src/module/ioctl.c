@@ -18,7 +18,8 @@ static int dmaplane_ioc_get_info(struct dmaplane_ctx *ctx, void *arg,
 {
 	struct dmaplane_info *info = arg;
 
-	if (info->flags & ~DMAPLANE_INFO_VALID_FLAGS || info->reserved)
+	if (info->flags & ~DMAPLANE_INFO_VALID_FLAGS || info->reserved ||
+	    info->reserved2)
 		return -EINVAL;
 	dmaplane_fill_info(info);
 	return 0;

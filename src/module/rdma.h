@@ -92,6 +92,7 @@ struct dmaplane_ep {
 	struct work_struct remove_work;
 	struct dmaplane_ep_create params;
 	bool active;			/* it connected (it did not accept) */
+	bool listened;			/* rdma_listen() succeeded on it */
 	u32 peer_send_depth;		/* from the peer's hello */
 	u32 peer_recv_depth;
 

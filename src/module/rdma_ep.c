@@ -704,12 +704,14 @@ int dmaplane_ioc_ep_listen(struct dmaplane_ctx *ctx, void *arg,
 	if (!ret)
 		ret = rdma_listen(ep->cm_id, req->backlog);
 	/* Bound and listening, or failed: not reusable either way. */
-	if (!ret)
+	if (!ret) {
+		WRITE_ONCE(ep->listened, true);
 		dmaplane_sockaddr_to_addr((struct sockaddr *)
 					  &ep->cm_id->route.addr.src_addr,
 					  &req->addr);
-	else
+	} else {
 		dmaplane_ep_fail(ep, ret);
+	}
 out:
 	mutex_unlock(&ep->op_lock);
 	dmaplane_ep_put(ep);
@@ -842,7 +844,9 @@ int dmaplane_ioc_ep_accept(struct dmaplane_ctx *ctx, void *arg,
 		return -ENOENT;
 	ms = req->timeout_ms ? req->timeout_ms : listener->params.timeout_ms;
 	if (READ_ONCE(listener->state) != DMAPLANE_EP_LISTENING) {
-		ret = READ_ONCE(listener->error) ?: -EINVAL;
+		/* A listener that failed says why; others never listened. */
+		ret = READ_ONCE(listener->listened) ?
+		      READ_ONCE(listener->error) ?: -EINVAL : -EINVAL;
 		goto out;
 	}
 	left = wait_event_interruptible_timeout(listener->wq,

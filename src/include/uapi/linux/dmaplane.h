@@ -672,8 +672,9 @@ struct dmaplane_ep_connect {
  * @reserved:	must be 0
  * @peer:	out: the peer's address
  *
- * Errors: -ENOENT, -EINVAL (not listening), -ETIMEDOUT, -EINTR,
- * -ECONNABORTED (the peer gave up before it was established), -ENODEV.
+ * Errors: -ENOENT, -EINVAL (not listening, nor a listener that failed),
+ * -ETIMEDOUT, -EINTR, -ECONNABORTED (the peer gave up before it was
+ * established), -ENODEV (the listener's device was removed).
  */
 struct dmaplane_ep_accept {
 	__u32 handle;
