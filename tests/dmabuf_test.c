@@ -347,6 +347,41 @@ static void self_import_shares_data(void)
 	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, h), 0);
 }
 
+/*
+ * More importers than DMA-API debug allows overlapping mappings of a
+ * cacheline (7): they share the exporter's one mapping per device, and
+ * each still sees the buffer (the debug kernel's log is the judge).
+ */
+static void many_importers_share_a_mapping(void)
+{
+	enum { DMABUFS = 2, IMPORTS = 12 };
+	uint32_t h = new_buffer(dev_fd, MIB, 0), handles[DMABUFS * IMPORTS];
+	struct dmaplane_import_dmabuf imp;
+	int d[DMABUFS] = { -1, -1 }, n = 0;
+
+	for (int i = 0; i < DMABUFS; i++)
+		KTAP_EXPECT_RET(dmaplane_export_dmabuf(dev_fd, h, 0, &d[i]), 0);
+	for (int i = 0; i < DMABUFS * IMPORTS && !ktap_case_failed(); i++) {
+		KTAP_EXPECT_RET(dmaplane_import_dmabuf(dev_fd, d[i % DMABUFS],
+						       &imp), 0);
+		handles[n++] = imp.handle;
+	}
+	KTAP_EXPECT(info_of(dev_fd, h).attachments == (uint32_t)n,
+		    "attachments %u, imports %d",
+		    info_of(dev_fd, h).attachments, n);
+	/* CPU access through a dma-buf syncs the shared mapping. */
+	write_dmabuf(d[0], MIB, 41);
+	for (int i = 0; i < n; i++)
+		KTAP_EXPECT(handle_holds(dev_fd, handles[i], MIB, 41),
+			    "import %d differs", i);
+	for (int i = 0; i < n; i++)
+		KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, handles[i]), 0);
+	KTAP_EXPECT(info_of(dev_fd, h).attachments == 0, "attachments left");
+	for (int i = 0; i < DMABUFS; i++)
+		close(d[i]);
+	KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, h), 0);
+}
+
 static void import_rejects_bad_fds(void)
 {
 	struct dmaplane_import_dmabuf imp;
@@ -762,6 +797,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(failed_copy_out_leaks_no_fd),
 	KTAP_CASE(export_outlives_handle_and_file),
 	KTAP_CASE(self_import_shares_data),
+	KTAP_CASE(many_importers_share_a_mapping),
 	KTAP_CASE(import_rejects_bad_fds),
 	KTAP_CASE(dmabuf_crosses_processes),
 	KTAP_CASE(exporter_exits_importer_stays),

@@ -591,14 +591,16 @@ out:
 
 /*
  * A GPU range exported as a dma-buf and imported back (as any importer
- * that can be told would): the import maps the same memory; the GPU takes
- * the range back: the import is revoked with it, and the range cannot be
- * exported again.
+ * that can be told would): the import maps the same memory; more imports
+ * than DMA-API debug allows overlapping mappings of one range share the
+ * exporter's mapping; the GPU takes the range back: every import is
+ * revoked with it, and the range cannot be exported again.
  */
 static void export_follows_revocation(void)
 {
+	enum { MORE = 9 };
 	struct dmaplane_buffer_info bi;
-	struct dmaplane_import_dmabuf imp;
+	struct dmaplane_import_dmabuf imp, more[MORE] = {};
 	uint32_t revoked;
 	struct region g;
 	int dmabuf_fd = -1;
@@ -626,12 +628,20 @@ static void export_follows_revocation(void)
 			    pattern_mismatch(p, MIB, 21, 0));
 		munmap(p, MIB);
 	}
+	for (int i = 0; i < MORE; i++)
+		KTAP_EXPECT_RET(dmaplane_import_dmabuf(dev_fd, dmabuf_fd,
+						       &more[i]), 0);
 	KTAP_EXPECT_RET(dmaplane_gpu_sim_free(dev_fd, 0, 48 * MIB, MIB,
 					      &revoked), 0);
-	KTAP_EXPECT_RET(dmaplane_buffer_info(dev_fd, imp.handle, &bi, NULL, 0),
-			0);
-	KTAP_EXPECT(bi.result_flags & DMAPLANE_BUF_RES_REVOKED,
-		    "import flags %#x after the revocation", bi.result_flags);
+	for (int i = -1; i < MORE; i++) {
+		uint32_t h = i < 0 ? imp.handle : more[i].handle;
+
+		KTAP_EXPECT_RET(dmaplane_buffer_info(dev_fd, h, &bi, NULL, 0),
+				0);
+		KTAP_EXPECT(bi.result_flags & DMAPLANE_BUF_RES_REVOKED,
+			    "import %d flags %#x after the revocation", i,
+			    bi.result_flags);
+	}
 	KTAP_EXPECT(mmap(NULL, MIB, PROT_READ, MAP_SHARED, dev_fd,
 			 imp.mmap_offset) == MAP_FAILED && errno == ENODEV,
 		    "mapped a revoked import (%s)", strerror(errno));
@@ -642,6 +652,11 @@ static void export_follows_revocation(void)
 out:
 	if (imp.handle)
 		KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, imp.handle), 0);
+	for (int i = 0; i < MORE; i++)
+		if (more[i].handle)
+			KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd,
+								more[i].handle),
+					0);
 	if (dmabuf_fd >= 0)
 		close(dmabuf_fd);
 	region_free(dev_fd, &g);

@@ -106,6 +106,8 @@ void dmaplane_buffer_init(struct dmaplane_buffer *buf,
 	mutex_init(&buf->lock);
 	INIT_LIST_HEAD(&buf->export_list);
 	INIT_LIST_HEAD(&buf->mr_list);
+	mutex_init(&buf->map_lock);
+	INIT_LIST_HEAD(&buf->dev_maps);
 	atomic_inc(&dmaplane_stats.buffers);
 	mutex_lock(&dmaplane_buffers_lock);
 	buf->id = ++dmaplane_next_buffer_id;

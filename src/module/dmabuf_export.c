@@ -2,11 +2,15 @@
 /*
  * dma-buf exporter: any dmaplane buffer (not an import) as a dma-buf fd.
  *
- * Each EXPORT_DMABUF makes a new dma-buf holding a buffer reference. Every
- * attachment gets a scatterlist built from the buffer's pages and mapped
- * for the importer's device. Those mappings skip the CPU sync at map time
- * (as DRM's exporters do): the pages are already mapped for the module's
- * own device, and begin/end_cpu_access sync every live mapping instead.
+ * Each EXPORT_DMABUF makes a new dma-buf holding a buffer reference. The
+ * buffer is mapped once per importing device (a dmaplane_dev_map), and
+ * every attachment on that device, of any of its dma-bufs, gets its own
+ * copy of that mapping's scatterlist: the hardware needs no more, and
+ * DMA-API debug rightly refuses more than a few overlapping mappings of
+ * one cacheline (importing one dma-buf eight times would be eight). The
+ * mappings skip the CPU sync at map time (as DRM's exporters do): the
+ * pages are already mapped for the module's own device, and
+ * begin/end_cpu_access sync every live mapping instead.
  *
  * The exporter is dynamic (pin/unpin), so importers that can move are told
  * through move_notify when the owner revokes the buffer (BUFFER_REVOKE).
@@ -15,7 +19,8 @@
  *
  * Locking: buf->lock serialises attach/detach against revoke (an export's
  * revoked flag and static attachment count); the dma-buf's reservation
- * lock, taken inside it, covers mapping state and the attachment list.
+ * lock, taken inside it, covers each attachment's mapping state and the
+ * attachment list; buf->map_lock, inside that, the device mappings.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
@@ -40,11 +45,104 @@ struct dmaplane_export {
 	void *vaddr;			/* vmap, serialised by the dma-buf core */
 };
 
-/* One live mapping per attachment, so CPU access can sync all of them. */
-struct dmaplane_attachment {
-	struct sg_table *sgt;		/* under the resv */
-	enum dma_data_direction dir;
+/* The buffer mapped for one device; buf->map_lock. */
+struct dmaplane_dev_map {
+	struct list_head node;		/* buf->dev_maps */
+	struct device *dev;
+	struct sg_table sgt;		/* DMA_BIDIRECTIONAL */
+	unsigned int users;		/* attachments mapped through it */
 };
+
+struct dmaplane_attachment {
+	struct dmaplane_dev_map *map;	/* while mapped; under the resv */
+};
+
+/* @buf mapped for @dev: the existing mapping, or a new one. map_lock held. */
+static struct dmaplane_dev_map *dmaplane_dev_map_get(struct dmaplane_buffer *buf,
+						     struct device *dev)
+{
+	struct dmaplane_dev_map *m;
+	int ret;
+
+	list_for_each_entry(m, &buf->dev_maps, node) {
+		if (m->dev == dev) {
+			m->users++;
+			return m;
+		}
+	}
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return ERR_PTR(-ENOMEM);
+	if (buf->kind == DMAPLANE_KIND_GPU) {
+		ret = buf->gpu->ops->map(buf->gpu, dev, 0, buf->size, &m->sgt);
+		if (ret)
+			goto err_free;
+	} else {
+		ret = dmaplane_build_sgt(buf, &m->sgt);
+		if (ret)
+			goto err_free;
+		ret = dma_map_sgtable(dev, &m->sgt, DMA_BIDIRECTIONAL,
+				      DMA_ATTR_SKIP_CPU_SYNC);
+		if (ret)
+			goto err_free_table;
+	}
+	m->dev = dev;
+	m->users = 1;
+	list_add_tail(&m->node, &buf->dev_maps);
+	return m;
+
+err_free_table:
+	sg_free_table(&m->sgt);
+err_free:
+	kfree(m);
+	return ERR_PTR(ret);
+}
+
+/* The last attachment on @m's device is unmapped. map_lock held. */
+static void dmaplane_dev_map_put(struct dmaplane_buffer *buf,
+				 struct dmaplane_dev_map *m)
+{
+	if (--m->users)
+		return;
+	list_del(&m->node);
+	if (buf->kind == DMAPLANE_KIND_GPU) {
+		buf->gpu->ops->unmap(buf->gpu, m->dev, &m->sgt);
+	} else {
+		dma_unmap_sgtable(m->dev, &m->sgt, DMA_BIDIRECTIONAL,
+				  DMA_ATTR_SKIP_CPU_SYNC);
+		sg_free_table(&m->sgt);
+	}
+	kfree(m);
+}
+
+/*
+ * An importer's own copy of @src (pages and DMA addresses): the dma-buf
+ * core may scramble the page links of every table it hands out.
+ */
+static struct sg_table *dmaplane_sgt_copy(const struct sg_table *src)
+{
+	struct scatterlist *s, *d;
+	struct sg_table *sgt;
+	int i;
+
+	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+	if (!sgt)
+		return ERR_PTR(-ENOMEM);
+	if (sg_alloc_table(sgt, src->orig_nents, GFP_KERNEL_ACCOUNT)) {
+		kfree(sgt);
+		return ERR_PTR(-ENOMEM);
+	}
+	d = sgt->sgl;
+	for_each_sgtable_sg(src, s, i) {
+		if (sg_page(s))
+			sg_set_page(d, sg_page(s), s->length, s->offset);
+		sg_dma_address(d) = sg_dma_address(s);
+		sg_dma_len(d) = sg_dma_len(s);
+		d = sg_next(d);
+	}
+	sgt->nents = src->nents;
+	return sgt;
+}
 
 static int dmaplane_dmabuf_attach(struct dma_buf *dmabuf,
 				  struct dma_buf_attachment *attach)
@@ -107,41 +205,29 @@ static struct sg_table *dmaplane_dmabuf_map(struct dma_buf_attachment *attach,
 {
 	struct dmaplane_export *exp = attach->dmabuf->priv;
 	struct dmaplane_attachment *a = attach->priv;
+	struct dmaplane_buffer *buf = exp->buf;
+	struct dmaplane_dev_map *m;
 	struct sg_table *sgt;
-	int ret;
 
 	dma_resv_assert_held(attach->dmabuf->resv);
 	if (exp->revoked)
 		return ERR_PTR(-ENODEV);
-	if (a->sgt)
+	if (a->map)
 		return ERR_PTR(-EBUSY);
-	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
-	if (!sgt)
-		return ERR_PTR(-ENOMEM);
-	if (exp->buf->kind == DMAPLANE_KIND_GPU) {
-		struct dmaplane_gpu_range *pin = exp->buf->gpu;
-
-		ret = pin->ops->map(pin, attach->dev, 0, exp->buf->size, sgt);
-		if (ret)
-			goto err_free;
+	mutex_lock(&buf->map_lock);
+	m = dmaplane_dev_map_get(buf, attach->dev);
+	if (IS_ERR(m)) {
+		sgt = ERR_CAST(m);
 		goto out;
 	}
-	ret = dmaplane_build_sgt(exp->buf, sgt);
-	if (ret)
-		goto err_free;
-	ret = dma_map_sgtable(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
-	if (ret)
-		goto err_free_table;
+	sgt = dmaplane_sgt_copy(&m->sgt);
+	if (IS_ERR(sgt))
+		dmaplane_dev_map_put(buf, m);
+	else
+		a->map = m;
 out:
-	a->sgt = sgt;
-	a->dir = dir;
+	mutex_unlock(&buf->map_lock);
 	return sgt;
-
-err_free_table:
-	sg_free_table(sgt);
-err_free:
-	kfree(sgt);
-	return ERR_PTR(ret);
 }
 
 static void dmaplane_dmabuf_unmap(struct dma_buf_attachment *attach,
@@ -150,24 +236,22 @@ static void dmaplane_dmabuf_unmap(struct dma_buf_attachment *attach,
 {
 	struct dmaplane_export *exp = attach->dmabuf->priv;
 	struct dmaplane_attachment *a = attach->priv;
+	struct dmaplane_buffer *buf = exp->buf;
 
-	if (exp->buf->kind == DMAPLANE_KIND_GPU) {
-		exp->buf->gpu->ops->unmap(exp->buf->gpu, attach->dev, sgt);
-	} else {
-		dma_unmap_sgtable(attach->dev, sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
-		sg_free_table(sgt);
-	}
+	sg_free_table(sgt);
 	kfree(sgt);
-	a->sgt = NULL;
+	mutex_lock(&buf->map_lock);
+	dmaplane_dev_map_put(buf, a->map);
+	mutex_unlock(&buf->map_lock);
+	a->map = NULL;
 }
 
-/* Sync the buffer's own mapping and every attachment's, for the CPU or back. */
+/* Sync the buffer's own mapping and every device's, for the CPU or back. */
 static int dmaplane_dmabuf_sync(struct dma_buf *dmabuf, bool for_cpu)
 {
 	struct dmaplane_export *exp = dmabuf->priv;
 	struct dmaplane_buffer *buf = exp->buf;
-	struct dma_buf_attachment *attach;
-	struct dmaplane_attachment *a;
+	struct dmaplane_dev_map *m;
 
 	/* Device memory: no CPU cache between it and the devices. */
 	if (buf->kind == DMAPLANE_KIND_GPU)
@@ -180,17 +264,16 @@ static int dmaplane_dmabuf_sync(struct dma_buf *dmabuf, bool for_cpu)
 			dma_sync_sgtable_for_device(buf->dma_dev, &buf->sgt,
 						    DMA_BIDIRECTIONAL);
 	}
-	dma_resv_lock(dmabuf->resv, NULL);
-	list_for_each_entry(attach, &dmabuf->attachments, node) {
-		a = attach->priv;
-		if (!a->sgt)
-			continue;
+	mutex_lock(&buf->map_lock);
+	list_for_each_entry(m, &buf->dev_maps, node) {
 		if (for_cpu)
-			dma_sync_sgtable_for_cpu(attach->dev, a->sgt, a->dir);
+			dma_sync_sgtable_for_cpu(m->dev, &m->sgt,
+						 DMA_BIDIRECTIONAL);
 		else
-			dma_sync_sgtable_for_device(attach->dev, a->sgt, a->dir);
+			dma_sync_sgtable_for_device(m->dev, &m->sgt,
+						    DMA_BIDIRECTIONAL);
 	}
-	dma_resv_unlock(dmabuf->resv);
+	mutex_unlock(&buf->map_lock);
 	return 0;
 }
 

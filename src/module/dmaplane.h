@@ -204,6 +204,13 @@ struct dmaplane_buffer {
 	struct mutex lock;
 	struct list_head export_list;	/* struct dmaplane_export */
 	struct list_head mr_list;	/* struct dmaplane_mr, buf_node */
+	/*
+	 * @map_lock covers @dev_maps, the exporter's one mapping per
+	 * importing device (dmabuf_export.c); it nests inside a dma-buf's
+	 * reservation lock.
+	 */
+	struct mutex map_lock;
+	struct list_head dev_maps;	/* struct dmaplane_dev_map */
 	struct dmaplane_gpu_range *gpu;	/* GPU */
 	/*
 	 * IMPORT: @import_sgt and @revoked are under the dma-buf's resv.

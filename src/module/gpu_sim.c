@@ -149,7 +149,11 @@ static struct dmaplane_sim_gpu *dmaplane_sim_pin_gpu(struct dmaplane_gpu_range *
 	return ((struct dmaplane_sim_range *)pin->priv)->gpu;
 }
 
-/* The BAR through the device's IOMMU (or none), in max-segment pieces. */
+/*
+ * The BAR through the device's IOMMU (or none), in max-segment pieces.
+ * Device memory has no CPU cache to sync, and a range may be mapped for
+ * several devices at once (an importer and an RDMA device): no syncs.
+ */
 static int dmaplane_sim_map(struct dmaplane_gpu_range *pin, struct device *dev,
 			    u64 offset, u64 len, struct sg_table *sgt)
 {
@@ -160,12 +164,13 @@ static int dmaplane_sim_map(struct dmaplane_gpu_range *pin, struct device *dev,
 	int ret;
 
 	addr = dma_map_resource(dev, gpu->phys + pin->addr + offset, len,
-				DMA_BIDIRECTIONAL, 0);
+				DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 	if (dma_mapping_error(dev, addr))
 		return -EIO;
 	ret = sg_alloc_table(sgt, DIV_ROUND_UP_ULL(len, seg), GFP_KERNEL_ACCOUNT);
 	if (ret) {
-		dma_unmap_resource(dev, addr, len, DMA_BIDIRECTIONAL, 0);
+		dma_unmap_resource(dev, addr, len, DMA_BIDIRECTIONAL,
+				   DMA_ATTR_SKIP_CPU_SYNC);
 		return ret;
 	}
 	pos = 0;
@@ -188,7 +193,7 @@ static void dmaplane_sim_unmap(struct dmaplane_gpu_range *pin,
 	for_each_sgtable_dma_sg(sgt, sg, i)
 		len += sg_dma_len(sg);
 	dma_unmap_resource(dev, sg_dma_address(sgt->sgl), len,
-			   DMA_BIDIRECTIONAL, 0);
+			   DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 	sg_free_table(sgt);
 }
 
