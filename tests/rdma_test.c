@@ -306,6 +306,44 @@ static pid_t connector(const char *ip, uint16_t port, int report, int go,
 	return pid;
 }
 
+/*
+ * A request whose connecting side gave up (its connect timed out and its
+ * process exited, so its CM rejected) before ENDPOINT_ACCEPT: the accept
+ * says -ECONNABORTED, and the listener goes on listening.
+ */
+static void accept_after_peer_gave_up(void)
+{
+	const char *ip = rdma_ip();
+	uint32_t lh, child = 0;
+	uint16_t port = 0;
+	pid_t pid;
+
+	if (!ip)
+		return;
+	lh = listen_on(ip, &port);
+	pid = fork();
+	if (pid == 0) {
+		struct dmaplane_addr a;
+		int fd = dmaplane_open();
+		uint32_t h;
+
+		if (fd < 0 || dmaplane_ep_create(fd, NULL, &h) ||
+		    dmaplane_addr_parse(ip, port, &a))
+			_exit(2);
+		/* Nobody accepts: it times out, and its exit rejects. */
+		_exit(dmaplane_ep_connect(fd, h, &a, 1000) == -ETIMEDOUT ?
+		      0 : 3);
+	}
+	KTAP_EXPECT(child_exited_ok(pid), "connecting child failed");
+	KTAP_EXPECT_RET(dmaplane_ep_accept(dev_fd, lh, 20000, &child, NULL),
+			-ECONNABORTED);
+	KTAP_EXPECT(ep_info(dev_fd, lh).state == DMAPLANE_EP_LISTENING,
+		    "listener state %u", ep_info(dev_fd, lh).state);
+	KTAP_EXPECT_RET(dmaplane_ep_destroy(dev_fd, lh), 0);
+	KTAP_EXPECT(endpoints() == 0, "%llu endpoints left",
+		    (unsigned long long)endpoints());
+}
+
 /* Loopback: listen, connect from another process, accept, disconnect. */
 static void loopback_connect_accept(void)
 {
@@ -578,6 +616,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(devices_rejects_bad_input),
 	KTAP_CASE(endpoint_rejects_bad_input),
 	KTAP_CASE(loopback_connect_accept),
+	KTAP_CASE(accept_after_peer_gave_up),
 	KTAP_CASE(connect_failures_are_reported),
 	KTAP_CASE(foreign_peers_refused),
 	KTAP_CASE(close_releases_endpoints),

@@ -823,6 +823,9 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms,
 					  peer);
 	} else {
 		dmaplane_ep_fail(child, ret);
+		/* The peer rejected or disconnected: it gave up first. */
+		if (ret == -ECONNREFUSED || ret == -ECONNRESET)
+			ret = -ECONNABORTED;
 	}
 	mutex_unlock(&child->op_lock);
 	return ret;

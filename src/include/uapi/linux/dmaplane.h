@@ -673,8 +673,10 @@ struct dmaplane_ep_connect {
  * @peer:	out: the peer's address
  *
  * Errors: -ENOENT, -EINVAL (not listening, nor a listener that failed),
- * -ETIMEDOUT, -EINTR, -ECONNABORTED (the peer gave up before it was
- * established), -ENODEV (the listener's device was removed).
+ * -ETIMEDOUT, -EINTR, -ECONNABORTED (the peer gave up, rejected or
+ * disconnected, before it was established), -ENODEV (the listener's
+ * device was removed), -ENOMEM, -EMFILE (this file's handle table is
+ * full).
  */
 struct dmaplane_ep_accept {
 	__u32 handle;
