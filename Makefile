@@ -19,7 +19,7 @@ USER_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 
 LIB := $(BUILD)/lib/libdmaplane.a
 TOOLS := $(BUILD)/tools/dmaplanectl
-TEST_SUITES := core buffer numa dmabuf rdma verbs flow gpu faults \
+TEST_SUITES := core buffer numa dmabuf rdma verbs flow gpu privilege faults \
 	lifecycle model kv_manifest kvxfer
 # Suites that need two hosts: run by the pair scenario, not run-guest.sh.
 PAIR_SUITES := verbs_pair
@@ -30,7 +30,7 @@ USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \
 	tests/ktap.h tests/testutil.h tests/verbsutil.h
 
 .PHONY: all module user deps sim quick test kunit coverage faults _sim _quick \
-	_test _kunit _coverage clean help hil bench _bench python fuzz
+	_test _kunit _coverage clean help hil bench _bench python fuzz _fuzz
 
 all: module user python
 
@@ -46,7 +46,7 @@ help:
 	@echo "make bench     NUMA bandwidth matrices and hugepage mapping cost (figures, JSON in build/bench)"
 	@echo "make hil       the suites on this host's hardware; HOSTS=a,b or INVENTORY=file: two hosts"
 	@echo "make python    the Python package's extension, in place in python/dmaplane"
-	@echo "make fuzz      build the UAPI fuzzer build/tests/dpfuzz (tests/fuzz/README.md)"
+	@echo "make fuzz      the UAPI fuzzers in a debug-kernel guest: DURATION=s (300) SEED=n THREADS=n"
 	@echo "make install   libdmaplane (+ pkg-config), headers, dmaplanectl, udev rule (PREFIX, DESTDIR)"
 	@echo "make uninstall remove what make install installed"
 	@echo "KERNEL=debug   with sim/quick/module: use the debug kernel"
@@ -79,7 +79,8 @@ CUDA_HOME ?= /usr/local/cuda
 NVCC ?= $(CUDA_HOME)/bin/nvcc
 CUDA_TOOLS := $(if $(wildcard $(NVCC)),$(BUILD)/tools/gpu_bench_cuda)
 
-user: $(LIB) $(APP_LIB) $(TOOLS) $(APPS) $(TESTS) $(CUDA_TOOLS)
+user: $(LIB) $(APP_LIB) $(TOOLS) $(APPS) $(TESTS) $(BUILD)/tests/dpfuzz \
+	$(CUDA_TOOLS)
 
 $(BUILD)/apps/dpinfer: src/apps/dpinfer.c $(APP_LIB) $(LIB) $(APP_HEADERS) \
 		$(USER_HEADERS)
@@ -132,8 +133,6 @@ FUZZ_SRCS := tests/fuzz/dpfuzz.c tests/fuzz/gen.c tests/fuzz/ops.c \
 	tests/fuzz/spec.c
 FUZZ_HEADERS := tests/fuzz/dpfuzz.h tests/fuzz/spec.h
 
-fuzz: $(BUILD)/tests/dpfuzz
-
 $(FUZZ_DIR)/specgen: tests/fuzz/specgen.c tests/fuzz/spec.c tests/fuzz/spec.h
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -o $@ tests/fuzz/specgen.c tests/fuzz/spec.c
@@ -165,7 +164,7 @@ deps:
 
 # `make sim` and `make test` must work on a machine where deps are not yet
 # installed, so KVER (found at parse time) is found again by a sub-make.
-sim test quick kunit coverage: deps
+sim test quick kunit coverage fuzz: deps
 	@$(MAKE) --no-print-directory _$@
 
 _sim: all
@@ -189,11 +188,19 @@ _test: all
 	@$(MAKE) --no-print-directory KERNEL=debug module
 	@KVER=$(KVER) sim/run.sh --kernel stock --kernel debug
 
+# The UAPI fuzzers alone in a debug-kernel guest (sim/scenarios/fuzz.sh):
+# DURATION seconds, SEED to run a failed seed again, THREADS.
+DURATION ?= 300
+_fuzz: user
+	@$(MAKE) --no-print-directory KERNEL=debug module
+	@DP_FUZZ_SECONDS=$(DURATION) DP_FUZZ_SEED=$(SEED) \
+		DP_FUZZ_THREADS=$(THREADS) sim/run.sh --fuzz-only
+
 # Fault injection runs in every debug-kernel guest (tests/faults_test.c);
 # this is the short way to just that.
 faults: deps
 	@$(MAKE) --no-print-directory user python KERNEL=debug module
-	@sim/run.sh --kernel debug --topologies 1node --no-kunit
+	@sim/run.sh --kernel debug --topologies 1node --no-kunit --no-fuzz
 # Lab hardware (hil/README.md): this host's suites, or with HOSTS=a,b or
 # INVENTORY=file the two-host suites over ssh; HIL_ARGS passes more options
 # (--sync, --out DIR, --nic DEV).

@@ -3,8 +3,8 @@
 # the closing "N passed, N failed, N skipped". Exit status 1 on any failure.
 #
 #   sim/run.sh [--kernel stock|debug]... [--topologies "1node 2node"]
-#              [--no-pair] [--kunit-only] [--no-kunit] [--out DIR]
-#              [--timeout SEC]
+#              [--no-pair] [--kunit-only] [--no-kunit] [--fuzz-only]
+#              [--no-fuzz] [--out DIR] [--timeout SEC]
 #
 # Per kernel (repeat --kernel for several; default stock):
 #   stock  one guest per NUMA topology fixture running tests/run-guest.sh,
@@ -12,8 +12,10 @@
 #   debug  vm/build-debug-kernel.sh's instrumented kernel (built first when
 #          not cached): the KUnit suites, then the topology guests. Its
 #          KASAN/lockdep/kmemleak/DMA-API reports fail the run through the
-#          kernel-log check below.
-# --kunit-only runs just the KUnit guest (debug kernel), --no-kunit skips it.
+#          kernel-log check below. Then the UAPI fuzzers
+#          (sim/scenarios/fuzz.sh) for DP_FUZZ_SECONDS (default 300).
+# --kunit-only runs just the KUnit guest (debug kernel), --no-kunit skips it;
+# --fuzz-only just the fuzz guest (debug kernel), --no-fuzz skips it.
 # When debug guests saved gcov data, coverage/report.sh adds its summary.
 set -u
 
@@ -26,6 +28,8 @@ topologies=()
 pair=1
 kunit_only=0
 kunit=1
+fuzz=1
+fuzz_only=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -34,6 +38,8 @@ while [ $# -gt 0 ]; do
 	--no-pair) pair=0 ;;
 	--kunit-only) kunit_only=1; kernels=(debug) ;;
 	--no-kunit) kunit=0 ;;
+	--fuzz-only) fuzz_only=1; kernels=(debug) ;;
+	--no-fuzz) fuzz=0 ;;
 	--out) out=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
 	*) echo "sim/run.sh: unknown option $1" >&2; exit 2 ;;
@@ -82,6 +88,14 @@ run() { # name launch-args... -- command
 	for dir in "$out/$name"/guest*; do
 		host_checks "$dir"
 	done
+}
+
+# The UAPI fuzzers' guest (sim/scenarios/fuzz.sh): its run plus the
+# usual boot and teardown time.
+fuzz_guest() {
+	run debug-fuzz --rxe --gpu-mem 64 \
+		--timeout $((900 + ${DP_FUZZ_SECONDS:-300})) \
+		-- sim/scenarios/fuzz.sh
 }
 
 # On the host, with the full stock sim: the nvidia-p2p provider compiles
@@ -145,6 +159,10 @@ for kernel in "${kernels[@]}"; do
 		echo "sim/run.sh: --kernel must be stock or debug" >&2; exit 2 ;;
 	esac
 
+	if [ "$fuzz_only" = 1 ]; then
+		fuzz_guest
+		continue
+	fi
 	if [ "$kernel" = debug ] && [ "$kunit" = 1 ]; then
 		run debug-kunit -- kunit/run-guest.sh
 		[ "$kunit_only" = 1 ] && continue
@@ -156,6 +174,7 @@ for kernel in "${kernels[@]}"; do
 		run "$kernel-$t" --topology "fixtures/topologies/$t.conf" \
 			--rxe --gpu-mem 512 -- tests/run-guest.sh
 	done
+	[ "$kernel" = debug ] && [ "$fuzz" = 1 ] && fuzz_guest
 	if [ "$pair" = 1 ] && [ "$kernel" = stock ]; then
 		# One vCPU per guest: two guests then fit the host's two cores,
 		# which keeps perftest's TSC calibration sane and the link faster.

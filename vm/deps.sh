@@ -12,7 +12,7 @@ numactl libnuma-dev iproute2 procps xz-utils zstd
 lcov
 dkms dropbear-bin openssh-client jq
 python3-dev python3-setuptools python3-numpy python3-torch python3-pytest python3-pip
-python3-venv
+python3-venv trinity
 "
 
 missing=""

@@ -115,8 +115,9 @@ if [[ -d /sys/kernel/config ]]; then
 fi
 
 export DMAPLANE_RESULTS=$R DP_GUEST_INDEX DP_GUEST_COUNT DP_GUEST_IP DP_PEER_IPS
-for v in DP_STREAM_SECONDS DP_KV_MODEL DP_KV_PROMPT DP_KV_CHUNK DP_KV_WINDOW; do
-	[[ -n ${!v:-} ]] && export "${v?}"
+# The scenario knobs launch.sh passed on (DP_KNOBS names them).
+for v in ${DP_KNOBS:-}; do
+	export "${v?}"
 done
 export DP_TOPOLOGY=$R/topology.conf
 cd "$DP_CWD" || fail "cannot cd to $DP_CWD"

@@ -362,13 +362,18 @@ for ((i = 0; i < guests; i++)); do
         printf 'DP_MODULES=%q\n' "$modroot"
         printf 'DP_CWD=%q\n' "$PWD"
         printf 'DP_SCRIPT=%q\n' "$script"
-        # Scenario knobs from the host's environment (sim/scenarios).
+        # Scenario knobs from the host's environment (sim/scenarios), the
+        # ones set; guest-init.sh exports those DP_KNOBS names.
+        knobs=()
         for v in DP_STREAM_SECONDS DP_KV_MODEL DP_KV_PROMPT DP_KV_CHUNK \
-                 DP_KV_WINDOW; do
+                 DP_KV_WINDOW DP_FUZZ_SECONDS DP_FUZZ_SEED DP_FUZZ_THREADS \
+                 DP_FUZZ_HUNG_SECS; do
             if [[ -n ${!v:-} ]]; then
                 printf '%s=%q\n' "$v" "${!v}"
+                knobs+=("$v")
             fi
         done
+        printf 'DP_KNOBS=%q\n' "${knobs[*]}"
     } >"${gdir[i]}/guest.env"
     # The machine as booted (--mem and --smp applied), in the fixture
     # format, for tests that compare what the guest kernel reports.
