@@ -1702,8 +1702,10 @@ static void op_mremap(struct tstate *t, struct rng *r)
 		p = mremap(m.addr, m.size, m.size + PAGE, MREMAP_MAYMOVE);
 		stat_call(slot(OP_MREMAP), p == MAP_FAILED ? errno : 0);
 		if (p != MAP_FAILED) {
-			bad(t, "mremap-grow", "mremap grew a dmaplane mapping of kind %d from %" PRIu64 " bytes",
-			    m.kind, m.size);
+			/* A foreign exporter's mapping (dev -1) follows its rules. */
+			if (m.dev >= 0)
+				bad(t, "mremap-grow", "mremap grew a dmaplane mapping of kind %d from %" PRIu64 " bytes",
+				    m.kind, m.size);
 			pool_lock();
 			g.res[i].addr = p;
 			g.res[i].size = m.size + PAGE;
