@@ -15,14 +15,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/klog.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "libdmaplane.h"
 #include "ktap.h"
 #include "testutil.h"
+#include "verbsutil.h"
 
 #define LOAD_CYCLES 20
 
@@ -320,7 +324,6 @@ static void load_unload_cycles(void)
 	printf("# %d load/unload cycles\n", LOAD_CYCLES);
 }
 
-/* Leave the module loaded for whatever runs next. */
 /* Back as the runner loaded it (DMAPLANE_PARAMS, e.g. sim_gpu=1). */
 static void reload_defaults(void)
 {
@@ -330,6 +333,124 @@ static void reload_defaults(void)
 	KTAP_EXPECT_RET(load_module(params ? params : ""), 0);
 	KTAP_EXPECT(access(DMAPLANE_DEV_PATH, F_OK) == 0, "no %s",
 		    DMAPLANE_DEV_PATH);
+}
+
+#define HOG_FILES_WITH_CONNECTIONS 4
+
+/*
+ * Take all one file may hold: a loopback connection with an MR on each end
+ * (the first few files, when there is an RDMA device), then 1 MiB buffers
+ * until a limit says no, each mapped, the first exported and imported back.
+ */
+static int hog_file(int fd, const char *ip, int nth)
+{
+	uint32_t client, server, h, mr;
+	struct dmaplane_import_dmabuf imp;
+	int d, n = 0;
+	long ret;
+
+	if (ip && nth < HOG_FILES_WITH_CONNECTIONS) {
+		ret = dmaplane_ep_loopback(fd, ip, NULL, &client, &server);
+		if (!ret)
+			ret = dmaplane_buffer_create(fd, 1 << 20, -1, 0, &h,
+						     NULL);
+		/* Earlier files may have taken every byte already. */
+		if (ret == -ENOSPC)
+			return 0;
+		if (!ret)
+			ret = dmaplane_mr_reg(fd, client, h, 0, 1 << 20, 0, &mr,
+					      NULL);
+		if (!ret)
+			ret = dmaplane_mr_reg(fd, server, h, 0, 1 << 20,
+					      DMAPLANE_MR_LOCAL_WRITE, &mr,
+					      NULL);
+		if (ret)
+			return 100 - ret;	/* 100 + errno */
+	}
+	while (!(ret = dmaplane_buffer_create(fd, 1 << 20, -1, 0, &h, NULL))) {
+		if (mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 (off_t)h << 40) == MAP_FAILED)
+			return 2;
+		if (!n++ && (dmaplane_export_dmabuf(fd, h, 0, &d) ||
+			     dmaplane_import_dmabuf(fd, d, &imp)))
+			return 3;
+	}
+	/* The file's handles, or the module's bytes. */
+	return ret == -EMFILE || ret == -ENOSPC ? 0 : 4;
+}
+
+/*
+ * Exhaustion: a process opens files until its fd limit, fills each to the
+ * module's limits (handles per file, bytes in all) with buffers, mappings,
+ * dma-bufs, connections and MRs, and is killed holding all of it: every
+ * counter comes back to zero and the module unloads (on the debug kernel
+ * the runner's kmemleak scan checks for anything else).
+ */
+static void killed_hog_gives_everything_back(void)
+{
+	static const char *const counters[] = {
+		"open_contexts", "buffers", "buffer_bytes", "mappings",
+		"exports", "attachments", "endpoints", "mrs",
+	};
+	const char *ip = count_rdma_devices() > 0 ? getenv("DP_GUEST_IP") :
+			 NULL;
+	int fd, sync[2], files = 0;
+	char c = 0;
+	pid_t pid;
+
+	fd = fresh_load_open("max_handles=32 max_total_bytes=67108864");
+	if (fd < 0)
+		return;
+	close(fd);
+	KTAP_EXPECT_RET(pipe(sync), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = { .rlim_cur = 48, .rlim_max = 48 };
+		int ret = 0;
+
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(10);
+		while (!ret && (fd = dmaplane_open()) >= 0)
+			ret = hog_file(fd, ip, files++);
+		if (ret || fd != -EMFILE)
+			_exit(ret ? ret : 11);
+		c = files;
+		if (write(sync[1], &c, 1) != 1)
+			_exit(12);
+		pause();
+		_exit(13);
+	}
+	close(sync[1]);
+	if (pid > 0 && read(sync[0], &c, 1) != 1) {
+		int status = 0;
+
+		waitpid(pid, &status, 0);
+		KTAP_EXPECT(0, "the hog failed before it held everything (status 0x%x)",
+			    status);
+		pid = -1;
+	}
+	if (pid < 0) {
+		close(sync[0]);
+		return;
+	}
+	printf("# the hog holds %d files, %llu buffers, %llu endpoints, %llu MRs, %llu mappings\n",
+	       c, (unsigned long long)dmaplane_counter("buffers"),
+	       (unsigned long long)dmaplane_counter("endpoints"),
+	       (unsigned long long)dmaplane_counter("mrs"),
+	       (unsigned long long)dmaplane_counter("mappings"));
+	KTAP_EXPECT(dmaplane_counter("buffer_bytes") > 63 << 20 &&
+		    dmaplane_counter("exports") > 0 &&
+		    (!ip || dmaplane_counter("mrs") > 0),
+		    "the hog did not reach the limits");
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		KTAP_EXPECT(counter_settled(counters[i], 0) == 0,
+			    "%s left after the hog's death", counters[i]);
+	close(sync[0]);
+	KTAP_EXPECT_RET(unload_module(), 0);
 }
 
 static const struct ktap_case cases[] = {
@@ -342,6 +463,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(unload_refused_while_mapped),
 	KTAP_CASE(unload_refused_while_exported),
 	KTAP_CASE(load_unload_cycles),
+	KTAP_CASE(killed_hog_gives_everything_back),
 	KTAP_CASE(reload_defaults),
 };
 

@@ -4,11 +4,14 @@
  * another dmaplane file) as a buffer handle, mapped for the module's DMA
  * device.
  *
- * An exporter that can move its memory (a dynamic exporter) is attached
- * with move_notify: when it moves or revokes the memory, the mapping is
- * dropped under its reservation lock, the handle is marked revoked and
- * every later use fails with -ENODEV. Any other exporter's memory is
- * pinned for as long as the import lives.
+ * A dma-buf imported several times (by any files) is attached and mapped
+ * once; the attachment goes with its last import. An exporter that can
+ * move its memory (a dynamic exporter) is attached with move_notify: when
+ * it moves or revokes the memory, the mapping is dropped under its
+ * reservation lock, every import of it is marked revoked and every later
+ * use of those fails with -ENODEV (a new import maps it again, where the
+ * exporter allows). Any other exporter's memory is pinned for as long as
+ * an import lives.
  *
  * The importer never touches the exporter's struct pages: mmap goes
  * through the exporter (dma_buf_mmap) and no page histogram is kept.
@@ -23,19 +26,43 @@
 
 MODULE_IMPORT_NS(DMA_BUF);
 
-/* Called with the exporter's reservation lock held. */
+/*
+ * One attachment per imported dma-buf, shared by every import of it from
+ * any file: an exporter maps each attachment for its device, and two
+ * mappings of one memory for one device are what DMA-API debug refuses
+ * (and what no hardware needs).
+ */
+struct dmaplane_import_att {
+	struct list_head node;		/* dmaplane_import_atts */
+	unsigned int users;		/* imports holding it */
+	struct dma_buf *dmabuf;		/* a reference */
+	struct dma_buf_attachment *attach;
+	struct sg_table *sgt;		/* NULL once moved; under the resv */
+	struct list_head buffers;	/* the imports; under the resv */
+};
+
+/* The list and every att's @users; taken outside any dma-buf's resv. */
+static DEFINE_MUTEX(dmaplane_import_lock);
+static LIST_HEAD(dmaplane_import_atts);
+
+/*
+ * The exporter moves or revokes the memory; its reservation lock is held.
+ * Every import of it is revoked: later uses fail with -ENODEV.
+ */
 static void dmaplane_import_move_notify(struct dma_buf_attachment *attach)
 {
-	struct dmaplane_buffer *buf = attach->importer_priv;
+	struct dmaplane_import_att *att = attach->importer_priv;
+	struct dmaplane_buffer *buf;
 
-	if (buf->import_sgt) {
-		dma_buf_unmap_attachment(attach, buf->import_sgt,
-					 DMA_BIDIRECTIONAL);
-		buf->import_sgt = NULL;
+	if (att->sgt) {
+		dma_buf_unmap_attachment(attach, att->sgt, DMA_BIDIRECTIONAL);
+		att->sgt = NULL;
 	}
-	if (!buf->revoked)
-		atomic64_inc(&dmaplane_stats.revocations);
-	WRITE_ONCE(buf->revoked, true);
+	list_for_each_entry(buf, &att->buffers, import_node) {
+		if (!buf->revoked)
+			atomic64_inc(&dmaplane_stats.revocations);
+		WRITE_ONCE(buf->revoked, true);
+	}
 }
 
 static const struct dma_buf_attach_ops dmaplane_importer_ops = {
@@ -43,21 +70,37 @@ static const struct dma_buf_attach_ops dmaplane_importer_ops = {
 	.move_notify = dmaplane_import_move_notify,
 };
 
+/* Unmap and detach @att. dmaplane_import_lock held, no imports left. */
+static void dmaplane_import_att_free(struct dmaplane_import_att *att)
+{
+	struct dma_buf *dmabuf = att->dmabuf;
+
+	list_del(&att->node);
+	dma_resv_lock(dmabuf->resv, NULL);
+	if (att->sgt)
+		dma_buf_unmap_attachment(att->attach, att->sgt,
+					 DMA_BIDIRECTIONAL);
+	dma_resv_unlock(dmabuf->resv);
+	dma_buf_detach(dmabuf, att->attach);
+	dma_buf_put(dmabuf);
+	kfree(att);
+}
+
 void dmaplane_import_release(struct dmaplane_buffer *buf)
 {
+	struct dmaplane_import_att *att = buf->import_att;
 	struct dma_buf *dmabuf = buf->import_dmabuf;
 
 	if (!dmabuf)
 		return;
-	if (buf->import_attach) {
+	if (att) {
+		mutex_lock(&dmaplane_import_lock);
 		dma_resv_lock(dmabuf->resv, NULL);
-		if (buf->import_sgt)
-			dma_buf_unmap_attachment(buf->import_attach,
-						 buf->import_sgt,
-						 DMA_BIDIRECTIONAL);
-		buf->import_sgt = NULL;
+		list_del(&buf->import_node);
 		dma_resv_unlock(dmabuf->resv);
-		dma_buf_detach(dmabuf, buf->import_attach);
+		if (!--att->users)
+			dmaplane_import_att_free(att);
+		mutex_unlock(&dmaplane_import_lock);
 	}
 	dma_buf_put(dmabuf);
 }
@@ -67,36 +110,79 @@ unsigned int dmaplane_import_segments(struct dmaplane_buffer *buf)
 	unsigned int n;
 
 	dma_resv_lock(buf->import_dmabuf->resv, NULL);
-	n = buf->import_sgt ? buf->import_sgt->nents : 0;
+	n = buf->import_att->sgt && !buf->revoked ?
+	    buf->import_att->sgt->nents : 0;
 	dma_resv_unlock(buf->import_dmabuf->resv);
 	return n;
 }
 
-/* Attach for the module's DMA device and map, under the exporter's lock. */
+/* A new attachment of @dmabuf for the module's DMA device, not mapped. */
+static struct dmaplane_import_att *dmaplane_import_att_new(struct dma_buf *dmabuf)
+{
+	struct device *dev = dmaplane_dma_dev(NUMA_NO_NODE);
+	struct dmaplane_import_att *att;
+
+	att = kzalloc(sizeof(*att), GFP_KERNEL_ACCOUNT);
+	if (!att)
+		return ERR_PTR(-ENOMEM);
+	INIT_LIST_HEAD(&att->buffers);
+	if (dma_buf_is_dynamic(dmabuf))
+		att->attach = dma_buf_dynamic_attach(dmabuf, dev,
+						     &dmaplane_importer_ops,
+						     att);
+	else
+		att->attach = dma_buf_attach(dmabuf, dev);
+	if (IS_ERR(att->attach)) {
+		int ret = PTR_ERR(att->attach);
+
+		kfree(att);
+		return ERR_PTR(ret);
+	}
+	get_dma_buf(dmabuf);
+	att->dmabuf = dmabuf;
+	list_add_tail(&att->node, &dmaplane_import_atts);
+	return att;
+}
+
+/*
+ * Join @buf to its dma-buf's attachment (made on the first import) and
+ * map it, unless it is mapped already.
+ */
 static int dmaplane_import_attach(struct dmaplane_buffer *buf)
 {
 	struct dma_buf *dmabuf = buf->import_dmabuf;
-	struct device *dev = dmaplane_dma_dev(NUMA_NO_NODE);
-	struct dma_buf_attachment *attach;
+	struct dmaplane_import_att *att;
 	struct sg_table *sgt;
+	int ret = 0;
 
-	if (dma_buf_is_dynamic(dmabuf)) {
-		attach = dma_buf_dynamic_attach(dmabuf, dev,
-						&dmaplane_importer_ops, buf);
-		buf->result_flags |= DMAPLANE_BUF_RES_DYNAMIC;
-	} else {
-		attach = dma_buf_attach(dmabuf, dev);
+	mutex_lock(&dmaplane_import_lock);
+	list_for_each_entry(att, &dmaplane_import_atts, node)
+		if (att->dmabuf == dmabuf)
+			goto found;
+	att = dmaplane_import_att_new(dmabuf);
+	if (IS_ERR(att)) {
+		ret = PTR_ERR(att);
+		goto out;
 	}
-	if (IS_ERR(attach))
-		return PTR_ERR(attach);
-	buf->import_attach = attach;
-
+found:
+	att->users++;
+	buf->import_att = att;
+	if (dma_buf_is_dynamic(dmabuf))
+		buf->result_flags |= DMAPLANE_BUF_RES_DYNAMIC;
 	dma_resv_lock(dmabuf->resv, NULL);
-	sgt = dma_buf_map_attachment(attach, DMA_BIDIRECTIONAL);
-	if (!IS_ERR(sgt))
-		buf->import_sgt = sgt;
+	list_add_tail(&buf->import_node, &att->buffers);
+	/* The first import, or the first since the exporter moved it. */
+	if (!att->sgt) {
+		sgt = dma_buf_map_attachment(att->attach, DMA_BIDIRECTIONAL);
+		if (IS_ERR(sgt))
+			ret = PTR_ERR(sgt);
+		else
+			att->sgt = sgt;
+	}
 	dma_resv_unlock(dmabuf->resv);
-	return PTR_ERR_OR_ZERO(sgt);
+out:
+	mutex_unlock(&dmaplane_import_lock);
+	return ret;
 }
 
 int dmaplane_import_mmap(struct dmaplane_buffer *buf,

@@ -64,6 +64,7 @@ enum dmaplane_obj_type {
 };
 
 struct dmaplane_obj;
+struct dmaplane_import_att;
 
 struct dmaplane_obj_ops {
 	/* Called when the last reference is dropped; frees the object. */
@@ -166,9 +167,10 @@ enum dmaplane_buf_kind {
  * merges physically contiguous runs; for PAGES, HUGE and USER it is mapped
  * for @dma_dev (streaming, bidirectional) for the buffer's lifetime; for
  * COHERENT it describes the coherent allocation at @cpu_addr/@dma_addr.
- * An IMPORT has no pages: @import_sgt maps the foreign dma-buf for the
- * module's DMA device. A GPU buffer has none either: @gpu is the pinned
- * range, mapped per device by its provider (gpu.h).
+ * An IMPORT has no pages: @import_att maps the foreign dma-buf for the
+ * module's DMA device, shared with every other import of that dma-buf. A
+ * GPU buffer has none either: @gpu is the pinned range, mapped per device
+ * by its provider (gpu.h).
  */
 struct dmaplane_buffer {
 	struct dmaplane_obj obj;
@@ -213,12 +215,12 @@ struct dmaplane_buffer {
 	struct list_head dev_maps;	/* struct dmaplane_dev_map */
 	struct dmaplane_gpu_range *gpu;	/* GPU */
 	/*
-	 * IMPORT: @import_sgt and @revoked are under the dma-buf's resv.
-	 * GPU: @revoked is set under @lock, once.
+	 * IMPORT: @import_node (on @import_att's list) and @revoked are under
+	 * the dma-buf's resv. GPU: @revoked is set under @lock, once.
 	 */
 	struct dma_buf *import_dmabuf;
-	struct dma_buf_attachment *import_attach;
-	struct sg_table *import_sgt;
+	struct dmaplane_import_att *import_att;
+	struct list_head import_node;
 	bool revoked;
 };
 
