@@ -239,6 +239,41 @@ out:
 	munmap(mem, size);
 }
 
+/*
+ * The same memory pinned by two USER buffers, a third over half of it:
+ * all are mapped for DMA at once (DMA-API debug, on the debug kernel,
+ * accepts overlapping mappings only without implicit CPU syncs) and all
+ * show the same bytes.
+ */
+static void user_buffers_may_overlap(void)
+{
+	size_t size = MIB;
+	unsigned char *mem = anon(size), *view;
+	struct dmaplane_buffer_create req[3];
+
+	if (!mem)
+		return;
+	fill_pattern(mem, size, 5);
+	for (int i = 0; i < 3; i++) {
+		req[i] = make_req(i == 2 ? size / 2 : size, DMAPLANE_BUF_USER);
+		req[i].user_addr = (uintptr_t)mem + (i == 2 ? size / 2 : 0);
+		KTAP_EXPECT_RET(dmaplane_buffer_create_req(dev_fd, &req[i]), 0);
+	}
+	if (ktap_case_failed())
+		goto out;
+	view = map_buffer(dev_fd, &req[2], 0, size / 2);
+	if (view) {
+		KTAP_EXPECT(pattern_mismatch(view, size / 2, 5, size / 2) ==
+			    size / 2, "the third buffer shows other bytes");
+		munmap(view, size / 2);
+	}
+	for (int i = 0; i < 3; i++)
+		KTAP_EXPECT_RET(dmaplane_buffer_destroy(dev_fd, req[i].handle),
+				0);
+out:
+	munmap(mem, size);
+}
+
 /* A caller built against UAPI 1 passes the 40-byte struct: still served. */
 static void uapi1_sized_create_still_works(void)
 {
@@ -656,6 +691,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(huge_buffer_views),
 	KTAP_CASE(huge_buffer_reports_chunks),
 	KTAP_CASE(user_buffer_views),
+	KTAP_CASE(user_buffers_may_overlap),
 	KTAP_CASE(uapi1_sized_create_still_works),
 	KTAP_CASE(create_rejects_bad_input),
 	KTAP_CASE(info_rejects_bad_input),

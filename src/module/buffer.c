@@ -22,8 +22,12 @@ static void dmaplane_buffer_unmap(struct dmaplane_buffer *buf)
 {
 	if (buf->kind == DMAPLANE_KIND_COHERENT)
 		return;
-	if (buf->dma_mapped)
-		dma_unmap_sgtable(buf->dma_dev, &buf->sgt, DMA_BIDIRECTIONAL, 0);
+	if (buf->dma_mapped) {
+		dma_sync_sgtable_for_cpu(buf->dma_dev, &buf->sgt,
+					 DMA_BIDIRECTIONAL);
+		dma_unmap_sgtable(buf->dma_dev, &buf->sgt, DMA_BIDIRECTIONAL,
+				  DMA_ATTR_SKIP_CPU_SYNC);
+	}
 	sg_free_table(&buf->sgt);
 }
 
@@ -186,9 +190,18 @@ static int dmaplane_buffer_map(struct dmaplane_buffer *buf)
 	ret = dmaplane_build_sgt(buf, &buf->sgt);
 	if (ret)
 		return ret;
-	ret = dma_map_sgtable(buf->dma_dev, &buf->sgt, DMA_BIDIRECTIONAL, 0);
-	buf->dma_mapped = !ret;
-	return ret;
+	/*
+	 * Syncs are explicit: USER buffers over the same memory map it more
+	 * than once, which DMA-API debug accepts only from mappings that
+	 * skip the implicit CPU syncs.
+	 */
+	ret = dma_map_sgtable(buf->dma_dev, &buf->sgt, DMA_BIDIRECTIONAL,
+			      DMA_ATTR_SKIP_CPU_SYNC);
+	if (ret)
+		return ret;
+	dma_sync_sgtable_for_device(buf->dma_dev, &buf->sgt, DMA_BIDIRECTIONAL);
+	buf->dma_mapped = true;
+	return 0;
 }
 
 static int dmaplane_buffer_check(const struct dmaplane_buffer_create *req)
