@@ -80,7 +80,7 @@ NVCC ?= $(CUDA_HOME)/bin/nvcc
 CUDA_TOOLS := $(if $(wildcard $(NVCC)),$(BUILD)/tools/gpu_bench_cuda)
 
 user: $(LIB) $(APP_LIB) $(TOOLS) $(APPS) $(TESTS) $(BUILD)/tests/dpfuzz \
-	$(CUDA_TOOLS)
+	$(BUILD)/tests/trinity_shim.so $(CUDA_TOOLS)
 
 $(BUILD)/apps/dpinfer: src/apps/dpinfer.c $(APP_LIB) $(LIB) $(APP_HEADERS) \
 		$(USER_HEADERS)
@@ -148,6 +148,15 @@ $(BUILD)/tests/dpfuzz: $(FUZZ_SRCS) $(FUZZ_HEADERS) $(FUZZ_DIR)/spec_check.c \
 		src/include/uapi/linux/dmaplane.h
 	$(CC) $(USER_CFLAGS) -Itests/fuzz -o $@ $(FUZZ_SRCS) \
 		$(FUZZ_DIR)/spec_check.c -lpthread
+
+# trinity's preload (tests/fuzz/trinity.sh): the command list comes from
+# the header, so it cannot miss a command.
+$(FUZZ_DIR)/trinity_cmds.h: src/include/uapi/linux/dmaplane.h
+	@mkdir -p $(@D)
+	sed -n 's/^#define \(DMAPLANE_IOC_[A-Z0-9_]*\)[[:space:]]*\\$$/\t\1,/p' $< >$@
+
+$(BUILD)/tests/trinity_shim.so: tests/fuzz/trinity_shim.c $(FUZZ_DIR)/trinity_cmds.h
+	$(CC) $(USER_CFLAGS) -I$(FUZZ_DIR) -shared -fPIC -o $@ $< -ldl
 
 # The Python package's native part (python/dmaplane/_native*.so), built
 # in place with Debian's python3 (not a python3 earlier on PATH); its

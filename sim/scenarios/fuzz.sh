@@ -6,7 +6,10 @@
 #            with $DP_FUZZ_THREADS threads (default 4) from $DP_FUZZ_SEED
 #            (default: a random one); its seed is in the case's line, so
 #            a failure says how to run it again;
-#   dpfuzz_counters_zero, dpfuzz_kmemleak_clean: after it, with the
+#   trinity  Debian's trinity against the device for $DP_TRINITY_SECONDS
+#            (default 60; tests/fuzz/trinity.sh): it must run and reach
+#            the module's handlers;
+#   dpfuzz_counters_zero, dpfuzz_kmemleak_clean: after both, with the
 #            module unloaded and loaded again, nothing is left over.
 # The host's kernel-log check (sim/run.sh) fails the run on any sanitizer
 # report, lockdep splat or "blocked for more than" in the guest's log.
@@ -26,7 +29,7 @@ ktap=$results/fuzz.ktap
 . "$root/tests/ktap.sh"
 
 n=0 failed=0
-{ echo "KTAP version 1"; echo "# suite: fuzz"; echo "1..3"; } >"$ktap"
+{ echo "KTAP version 1"; echo "# suite: fuzz"; echo "1..4"; } >"$ktap"
 result() { # ok|"not ok" name [diagnostic]
 	n=$((n + 1))
 	[ -z "${3:-}" ] || echo "# $3" >>"$ktap"
@@ -68,7 +71,15 @@ else
 	result "not ok" dpfuzz "$summary"
 fi
 
-# What the fuzzer's processes left is gone with them: every module
+# The outside fuzzer: its one line says what it did, or why it failed.
+line=$("$root/tests/fuzz/trinity.sh" "${DP_TRINITY_SECONDS:-60}" "$results")
+case $? in
+0) result ok trinity "$line" ;;
+2) result ok "trinity # SKIP $line" ;;
+*) result "not ok" trinity "$line; see trinity.txt" ;;
+esac
+
+# What the fuzzers' processes left is gone with them: every module
 # counter is back at zero, and the module unloads and loads again.
 left=$(awk '$1 ~ /^(open_contexts|buffers|buffer_bytes|mappings|exports|attachments|endpoints|mrs|pinned_pages|gpu_pinned_bytes):$/ && $2 != 0' "$info")
 if [ -r "$info" ] && [ -z "$left" ] && rmmod dmaplane &&

@@ -1903,8 +1903,14 @@ static void op_dmabuf_ioctl(struct tstate *t, struct rng *r)
 	case 1: {
 		int inval = rchance(r, 20);
 
+		/*
+		 * 6.1's udmabuf maps at its first begin_cpu_access with that
+		 * call's direction and syncs later calls with theirs, which
+		 * DMA-API debug reports against udmabuf: foreign dma-bufs
+		 * get one direction.
+		 */
 		s.flags = (rchance(r, 50) ? DMA_BUF_SYNC_START : DMA_BUF_SYNC_END) |
-			  (1 + rbelow(r, 3));
+			  (d.foreign ? DMA_BUF_SYNC_RW : 1 + rbelow(r, 3));
 		if (inval)
 			s.flags |= 1ULL << (3 + rbelow(r, 60));
 		ret = ioctl(d.fd, DMA_BUF_IOCTL_SYNC, &s);
