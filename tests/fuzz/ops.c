@@ -425,16 +425,24 @@ static void bench_pre(struct call *c)
 		fset(c, "cells_len", 1);
 }
 
-static int buffer_kind(struct call *c, uint32_t h)
+/* 1 and a copy of the pooled @type that handle @h names on the call's fd, or 0. */
+static int pooled(struct call *c, int type, uint32_t h, struct res *out)
 {
-	int i, k = -1;
+	int i;
 
 	pool_lock();
-	i = find_handle(c->dev, R_BUFFER, h);
+	i = find_handle(c->dev, type, h);
 	if (i >= 0)
-		k = g.res[i].kind;
+		*out = g.res[i];
 	pool_unlock();
-	return k;
+	return i >= 0;
+}
+
+static int buffer_kind(struct call *c, uint32_t h)
+{
+	struct res b;
+
+	return pooled(c, R_BUFFER, h, &b) ? b.kind : -1;
 }
 
 static void mapbench_pre(struct call *c)
@@ -674,14 +682,9 @@ static void listen_pre(struct call *c)
 
 static int ep_state(struct call *c, uint32_t h)
 {
-	int i, s = -1;
+	struct res e;
 
-	pool_lock();
-	i = find_handle(c->dev, R_ENDPOINT, h);
-	if (i >= 0)
-		s = g.res[i].state;
-	pool_unlock();
-	return s;
+	return pooled(c, R_ENDPOINT, h, &e) ? e.state : -1;
 }
 
 static void idle_classify(struct call *c)
