@@ -20,7 +20,7 @@ USER_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
 LIB := $(BUILD)/lib/libdmaplane.a
 TOOLS := $(BUILD)/tools/dmaplanectl
 TEST_SUITES := core buffer numa dmabuf rdma verbs flow gpu privilege faults \
-	lifecycle model kv_manifest kvxfer
+	lifecycle model kv_manifest kvxfer hostile
 # Suites that need two hosts: run by the pair scenario, not run-guest.sh.
 PAIR_SUITES := verbs_pair
 TESTS := $(TEST_SUITES:%=$(BUILD)/tests/%_test) \
@@ -123,7 +123,10 @@ $(BUILD)/tests/%_test: tests/%_test.c $(TEST_COMMON) $(LIB) $(APP_LIB) \
 		$(USER_HEADERS) $(APP_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -Itests -Isrc/apps -o $@ $< $(TEST_COMMON) \
-		$(APP_LIB) $(LIB) -lm
+		$(APP_LIB) $(LIB) -lm $(TEST_LIBS)
+
+# The hostile peer speaks verbs itself, without the module.
+$(BUILD)/tests/hostile_test: TEST_LIBS := -lrdmacm -libverbs
 
 # The UAPI fuzzer (tests/fuzz/README.md). specgen checks tests/fuzz/uapi.spec
 # against the header and ioctl.c's table and writes spec_check.c, which

@@ -7,7 +7,9 @@
  * types, a second request reuses the connection; a hostile manifest is
  * refused with its reason; a chunk that never arrives is named when the
  * decode side times out; a prefill or decode process killed mid-transfer
- * ends the other side with a clear error and leaves nothing behind.
+ * ends the other side with a clear error and leaves nothing behind; one
+ * decode serving connection after connection refuses a hostile peer of
+ * every kind with its reason and still serves the good one after them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -123,29 +125,43 @@ struct run {
 	char port[8];
 };
 
+/* @argv: dpinfer @cmd on @port, then @args. */
+static void run_args(const char **argv, const char *cmd, const char *port,
+		     const char *const *args)
+{
+	const char *base[] = { cmd, "--addr", ip, "--port", port, "--model",
+			       tiny };
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		argv[n++] = base[i];
+	while (*args)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+}
+
+/* Start decode (@dargs) on a fresh port. */
+static void decode_start(struct run *r, const char *const *dargs)
+{
+	snprintf(r->port, sizeof(r->port), "%u", port++);
+	run_args(r->decode, "decode", r->port, dargs);
+	r->dpid = spawn("decode", r->decode);
+}
+
+/* Start a prefill (@pargs), output to /tmp/kvxfer.<name>, for @r's decode. */
+static void prefill_start(struct run *r, const char *name,
+			  const char *const *pargs)
+{
+	run_args(r->prefill, "prefill", r->port, pargs);
+	r->ppid = spawn(name, r->prefill);
+}
+
 /* Start decode (@dargs) and prefill (@pargs) on a fresh port. */
 static void run_start(struct run *r, const char *const *dargs,
 		      const char *const *pargs)
 {
-	const char *base[] = { "--addr", ip, "--port", r->port, "--model",
-			       tiny };
-	int n = 0, m = 0;
-
-	snprintf(r->port, sizeof(r->port), "%u", port++);
-	r->decode[n++] = "decode";
-	r->prefill[m++] = "prefill";
-	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
-		r->decode[n++] = base[i];
-		r->prefill[m++] = base[i];
-	}
-	while (*dargs)
-		r->decode[n++] = *dargs++;
-	while (*pargs)
-		r->prefill[m++] = *pargs++;
-	r->decode[n] = NULL;
-	r->prefill[m] = NULL;
-	r->dpid = spawn("decode", r->decode);
-	r->ppid = spawn("prefill", r->prefill);
+	decode_start(r, dargs);
+	prefill_start(r, "prefill", pargs);
 }
 
 /* Run decode and prefill to their end; their exit statuses. */
@@ -226,8 +242,8 @@ static void second_request_reuses(void)
 static void hostile_manifest_refused(void)
 {
 	const char *dargs[] = { "--region", "1M", NULL };
-	const char *pargs[] = { "--prompt-len", "16", "--corrupt-manifest",
-				NULL };
+	const char *pargs[] = { "--prompt-len", "16", "--hostile",
+				"manifest-huge-region", NULL };
 	int prc, drc;
 
 	if (!have_rdma())
@@ -298,6 +314,89 @@ static void decode_killed(void)
 		killed_mid_transfer(false);
 }
 
+/*
+ * Every --hostile kind and the reason the decode gives for it (tiny, 16
+ * prompt tokens: a 192-byte manifest, 4 chunks).
+ */
+static const struct {
+	const char *kind, *reason;
+} hostile[] = {
+	{ "manifest-huge-region",
+	  "region of 4611686018427387904 bytes is larger than the receiver's" },
+	{ "manifest-many-chunks",
+	  "manifest says 1073741823 chunks, the plan has 4" },
+	{ "manifest-short", "manifest is 191 bytes, 2 layers need 192" },
+	{ "imm-past-end", "immediate 0x00000004: no such chunk" },
+	{ "imm-duplicate", "immediate 0x00000000: a duplicate" },
+	{ "imm-reserved", "immediate 0x80000000: not a chunk or a marker" },
+};
+
+#define N_HOSTILE	(sizeof(hostile) / sizeof(hostile[0]))
+
+/*
+ * One decode serves a hostile prefill of every kind, one after another,
+ * then a good one: each hostile one is refused with its reason and the
+ * decode goes on; the good one is bit-identical. Each prefill starts once
+ * the one before it has exited; the decode's listener stays open, so it
+ * waits there until the decode is done with the last connection (and
+ * dials again if that takes longer than a connect may wait).
+ */
+static void hostile_peers_then_good(void)
+{
+	char conns[8], name[N_HOSTILE][40], said[256];
+	const char *dargs[] = { "--region", "1M", "--connections", conns,
+				NULL };
+	const char *good[] = { "--prompt-len", "16", "--generate", "8", NULL };
+	int rc[N_HOSTILE], prc = -1, drc;
+	struct run r;
+
+	if (!have_rdma())
+		return;
+	snprintf(conns, sizeof(conns), "%zu", N_HOSTILE + 1);
+	decode_start(&r, dargs);
+	for (size_t i = 0; i < N_HOSTILE; i++) {
+		const char *pargs[] = { "--prompt-len", "16", "--hostile",
+					hostile[i].kind, NULL };
+
+		snprintf(name[i], sizeof(name[i]), "hostile-%s",
+			 hostile[i].kind);
+		rc[i] = -1;
+		/* One had to be killed: the decode serves no more. */
+		if (i && rc[i - 1] < 0)
+			continue;
+		prefill_start(&r, name[i], pargs);
+		rc[i] = finish(r.ppid, RUN_MS);
+	}
+	if (rc[N_HOSTILE - 1] >= 0) {
+		prefill_start(&r, "prefill", good);
+		prc = finish(r.ppid, RUN_MS);
+	}
+	drc = finish(r.dpid, RUN_MS);
+	for (size_t i = 0; i < N_HOSTILE; i++) {
+		bool ok;
+
+		snprintf(said, sizeof(said), "connection %zu: refused: %s",
+			 i + 1, hostile[i].reason);
+		ok = rc[i] == 1 && output_has(name[i], hostile[i].reason) &&
+		     output_has("decode", said);
+		KTAP_EXPECT(ok, "%s: prefill exited %d; both say \"%s\"?",
+			    hostile[i].kind, rc[i], said);
+		if (!ok)
+			show(name[i]);
+	}
+	KTAP_EXPECT(prc == 0 &&
+		    output_has("prefill",
+			       "verdict: bit-identical to the single-process run"),
+		    "the good prefill after them exited %d", prc);
+	snprintf(said, sizeof(said),
+		 "served %zu connections: 1 ok, %zu refused", N_HOSTILE + 1,
+		 N_HOSTILE);
+	KTAP_EXPECT(drc == 1 && output_has("decode", said),
+		    "decode exited %d; wanted \"%s\"", drc, said);
+	show_if_failed();
+	nothing_left();
+}
+
 static void setup(void)
 {
 	repo_path(dpinfer, sizeof(dpinfer), "build/apps/dpinfer");
@@ -313,6 +412,7 @@ static const struct ktap_case cases[] = {
 	KTAP_CASE(missing_chunk_is_named),
 	KTAP_CASE(prefill_killed),
 	KTAP_CASE(decode_killed),
+	KTAP_CASE(hostile_peers_then_good),
 };
 
 int main(void)

@@ -61,18 +61,6 @@ static void ensure_unloaded(void)
 		KTAP_EXPECT_RET(unload_module(), 0);
 }
 
-#define KMSG_MARK "dmaplane-test: mark"
-
-static void kmsg_mark(void)
-{
-	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		dprintf(fd, KMSG_MARK "\n");
-		close(fd);
-	}
-}
-
 /* Does @line match one of the patterns in $DMAPLANE_LOG_PATTERNS? */
 static bool kmsg_line_bad(const char *line, regex_t *re, int n)
 {
@@ -107,23 +95,14 @@ static int kmsg_bad_lines_since_mark(void)
 {
 	regex_t re[64];
 	int npat = load_patterns(re, 64);
-	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	char *buf = NULL, *from, *line, *save;
+	char *log = npat > 0 ? kmsg_since_mark() : NULL;
+	char *line, *save;
 	int hits = -1;
 
-	if (npat <= 0 || len <= 0)
-		goto out;
-	buf = calloc(1, len + 1);
-	if (!buf)
-		goto out;
-	len = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
-	if (len < 0)
+	if (!log)
 		goto out;
 	hits = 0;
-	from = buf;
-	for (char *p = strstr(buf, KMSG_MARK); p; p = strstr(p + 1, KMSG_MARK))
-		from = p;
-	for (line = strtok_r(from, "\n", &save); line;
+	for (line = strtok_r(log, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		if (kmsg_line_bad(line, re, npat)) {
 			printf("# kernel log: %s\n", line);
@@ -131,7 +110,7 @@ static int kmsg_bad_lines_since_mark(void)
 		}
 	}
 out:
-	free(buf);
+	free(log);
 	for (int i = 0; i < npat; i++)
 		regfree(&re[i]);
 	return hits;

@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # Order matters: lifecycle reloads the module and leaves it loaded.
 # DMAPLANE_SUITES runs a subset, in this order (hil/run.sh: the suites whose
 # hardware is present); --list prints the whole list.
-all_suites="core buffer numa dmabuf rdma verbs flow gpu privilege model kv_manifest kvxfer python faults lifecycle"
+all_suites="core buffer numa dmabuf rdma verbs flow gpu privilege model kv_manifest kvxfer hostile python faults lifecycle"
 if [ "${1:-}" = --list ]; then echo "$all_suites"; exit 0; fi
 read -ra suites <<<"${DMAPLANE_SUITES:-$all_suites}"
 build=${DMAPLANE_BUILD:-$root/build}

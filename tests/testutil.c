@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/klog.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
@@ -261,4 +263,38 @@ void repo_path(char *buf, size_t len, const char *rel)
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
 	snprintf(buf, len, "%s/../../%s", dirname(exe), rel);
+}
+
+#define KMSG_MARK "dmaplane-test: mark"
+
+void kmsg_mark(void)
+{
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		dprintf(fd, KMSG_MARK "\n");
+		close(fd);
+	}
+}
+
+char *kmsg_since_mark(void)
+{
+	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	char *buf, *from;
+
+	if (len <= 0)
+		return NULL;
+	buf = calloc(1, len + 1);
+	if (!buf)
+		return NULL;
+	len = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
+	if (len < 0) {
+		free(buf);
+		return NULL;
+	}
+	from = buf;
+	for (char *p = strstr(buf, KMSG_MARK); p; p = strstr(p + 1, KMSG_MARK))
+		from = p;
+	memmove(buf, from, strlen(from) + 1);
+	return buf;
 }

@@ -69,6 +69,14 @@ int rdma_rnr_events(const char *dev, uint64_t *sum);
  */
 void repo_path(char *buf, size_t len, const char *rel);
 
+/*
+ * Kernel log: kmsg_mark() writes a mark line into it; kmsg_since_mark()
+ * returns what follows the last mark (the whole log without one), for
+ * the caller to free, or NULL when it cannot be read.
+ */
+void kmsg_mark(void);
+char *kmsg_since_mark(void);
+
 #define DMAPLANE_DEBUGFS_INFO "/sys/kernel/debug/dmaplane/info"
 #define DMAPLANE_PARAM(name) "/sys/module/dmaplane/parameters/" name
 

@@ -9,15 +9,15 @@
  *   dpinfer local   --model CONF [--prompt TEXT | --prompt-len N]
  *                   [--generate N] [--kv fp32|fp16]
  *   dpinfer decode  --addr IP [--port N] --model CONF [--region BYTES]
- *                   [--requests N] [--recv-depth N] [--window N]
- *                   [--timeout-ms T]
+ *                   [--requests N] [--connections N] [--recv-depth N]
+ *                   [--window N] [--timeout-ms T]
  *   dpinfer prefill --addr PEER [--port N] --model CONF [--prompt TEXT |
  *                   --prompt-len N] [--generate N] [--kv fp32|fp16]
  *                   [--chunk BYTES] [--requests N]
  *                   [--no-overlap] [--synthetic]
  *   every command: [--json-out FILE]
  *   for tests (prefill): [--drop-chunk I] [--pause-after N]
- *                        [--corrupt-manifest]
+ *                        [--hostile KIND]
  *
  * The split: prefill computes the KV of prompt positions 0 .. n-2 and
  * sends it; decode feeds the last prompt token as its first step (its
@@ -42,6 +42,25 @@
  * decode checks the pattern instead of generating.
  *
  * ACK and RESULT are little-endian like the manifest.
+ *
+ * decode --connections N (default 1) serves N connections one after
+ * another on one listener, each with its own message and KV regions,
+ * released before the next is accepted. A connection is ok when it served
+ * --requests requests; one whose peer misbehaves (a manifest refused, an
+ * immediate that names no chunk or one already in, a message where a
+ * chunk was due, a timeout, the peer gone) is logged with its number and
+ * reason, and the next one is served. With N > 1 the decode ends with
+ * "served N connections: A ok, B refused" and exits 0 only when all were
+ * ok.
+ *
+ * --hostile KIND makes prefill speak the protocol until KIND's point, then
+ * misbehave, wait for the decode's answer and exit 1:
+ *   manifest-huge-region  region bytes 2^62, the rest consistent
+ *   manifest-many-chunks  n_chunks 0x3fffffff
+ *   manifest-short        the manifest sent one byte short
+ *   imm-past-end          after the ACK, chunk 0 as chunk n_chunks
+ *   imm-duplicate         after the ACK, chunk 0 twice
+ *   imm-reserved          after the ACK, chunk 0 with type 2 (reserved)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -68,6 +87,27 @@
 #define WAIT_MS		60000u
 #define HIST_BUCKETS	64
 
+/* --hostile: where a test's prefill breaks the protocol (header comment). */
+enum hostile {
+	HOSTILE_NONE,
+	HOSTILE_MANIFEST_HUGE_REGION,
+	HOSTILE_MANIFEST_MANY_CHUNKS,
+	HOSTILE_MANIFEST_SHORT,
+	HOSTILE_IMM_PAST_END,
+	HOSTILE_IMM_DUPLICATE,
+	HOSTILE_IMM_RESERVED,
+	HOSTILE_KINDS
+};
+
+static const char *const hostile_names[HOSTILE_KINDS] = {
+	[HOSTILE_MANIFEST_HUGE_REGION] = "manifest-huge-region",
+	[HOSTILE_MANIFEST_MANY_CHUNKS] = "manifest-many-chunks",
+	[HOSTILE_MANIFEST_SHORT] = "manifest-short",
+	[HOSTILE_IMM_PAST_END] = "imm-past-end",
+	[HOSTILE_IMM_DUPLICATE] = "imm-duplicate",
+	[HOSTILE_IMM_RESERVED] = "imm-reserved",
+};
+
 struct options {
 	const char *cmd;
 	const char *addr;
@@ -79,6 +119,7 @@ struct options {
 	uint32_t dtype;
 	uint64_t region;
 	uint32_t requests;
+	uint32_t connections;
 	uint32_t recv_depth;
 	uint32_t timeout_ms;
 	uint64_t chunk;
@@ -87,10 +128,10 @@ struct options {
 	bool synthetic;
 	const char *json_out;
 	/* Failures, for the tests: never send chunk drop_chunk - 1, pause
-	 * (sleep 10 s) after pause_after chunks, corrupt the manifest. */
+	 * (sleep 10 s) after pause_after chunks, misbehave as @hostile says. */
 	uint32_t drop_chunk;
 	uint32_t pause_after;
-	bool corrupt;
+	enum hostile hostile;
 };
 
 static double now_ns(void)
@@ -343,45 +384,58 @@ static int wait_cookie(struct side *s, uint64_t cookie, uint32_t *bytes,
 	}
 }
 
-static int side_open(struct side *s, const struct dmaplane_ep_create *p,
-		     const struct options *o, bool serve)
+/* A listener on --addr and --port, for every connection the decode serves. */
+static int side_listen(int fd, const struct dmaplane_ep_create *p,
+		       const struct options *o, uint32_t *listener)
 {
 	struct dmaplane_addr a;
-	uint32_t listener;
+	int ret = dmaplane_addr_parse(o->addr, o->port, &a);
+
+	if (!ret)
+		ret = dmaplane_ep_create(fd, p, listener);
+	if (!ret)
+		ret = dmaplane_ep_listen(fd, *listener, 4, &a);
+	return ret;
+}
+
+/*
+ * One connection on @fd: accepted on @listener (it has the endpoint's
+ * parameters), or with @p dialled to --addr when @listener is 0; then its
+ * message region. After a failed accept s->ep is 0: no connection came.
+ */
+static int side_open(struct side *s, int fd, const struct dmaplane_ep_create *p,
+		     const struct options *o, uint32_t listener)
+{
+	struct dmaplane_addr a;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
-	s->fd = dmaplane_open();
-	if (s->fd < 0)
-		return s->fd;
-	ret = dmaplane_addr_parse(o->addr, o->port, &a);
-	if (ret)
-		return ret;
-	if (serve) {
-		ret = dmaplane_ep_create(s->fd, p, &listener);
-		if (!ret)
-			ret = dmaplane_ep_listen(s->fd, listener, 4, &a);
-		if (!ret)
-			ret = dmaplane_ep_accept_wait(s->fd, listener,
+	s->fd = fd;
+	if (listener) {
+		/* A peer that gave up before its turn: the next one. */
+		do {
+			ret = dmaplane_ep_accept_wait(fd, listener,
 						      10 * WAIT_MS, &s->ep);
-		dmaplane_ep_destroy(s->fd, listener);
+		} while (ret == -ECONNABORTED);
 	} else {
-		ret = dmaplane_ep_dial(s->fd, p, &a, 10 * WAIT_MS, &s->ep);
+		ret = dmaplane_addr_parse(o->addr, o->port, &a);
+		if (!ret)
+			ret = dmaplane_ep_dial(fd, p, &a, 10 * WAIT_MS,
+					       &s->ep);
 	}
 	if (!ret)
-		ret = region_open(s->fd, s->ep, MSG_SLOTS * SLOT,
+		ret = region_open(fd, s->ep, MSG_SLOTS * SLOT,
 				  DMAPLANE_MR_LOCAL_WRITE, &s->msg);
 	return ret;
 }
 
+/* Everything of the connection; the file (and a listener on it) stays. */
 static void side_close(struct side *s)
 {
 	region_close(s->fd, &s->kv);
 	region_close(s->fd, &s->msg);
 	if (s->ep)
 		dmaplane_ep_destroy(s->fd, s->ep);
-	if (s->fd >= 0)
-		close(s->fd);
 }
 
 /* --- what a request produces --- */
@@ -641,8 +695,8 @@ static int dec_arrival(void *arg, const struct dmaplane_completion *c)
 static int dec_reply(struct decoder *d, const struct result *r, bool ack,
 		     int status)
 {
-	unsigned char *p = d->s.msg.p + (ack ? 1 : 2) * SLOT;
-	uint32_t len = RESULT_LEN;
+	uint32_t slot = ack ? 1 : 2, len = RESULT_LEN;
+	unsigned char *p = d->s.msg.p + slot * SLOT;
 	int ret;
 
 	if (ack) {
@@ -656,9 +710,15 @@ static int dec_reply(struct decoder *d, const struct result *r, bool ack,
 	} else {
 		result_encode(r, p);
 	}
-	ret = post_msg(&d->s, DMAPLANE_OP_SEND, ack ? 1 : 2, len);
-	if (!ret && !ack)
-		ret = wait_cookie(&d->s, 1002, NULL, dec_arrival, d);
+	ret = post_msg(&d->s, DMAPLANE_OP_SEND, slot, len);
+	/*
+	 * A RESULT or a refusal may be the connection's last message: see it
+	 * out before the connection closes. After a failure, what else
+	 * arrives no longer counts (nor may it replace the reason).
+	 */
+	if (!ret && (!ack || status))
+		ret = wait_cookie(&d->s, 1000 + slot, NULL,
+				  status ? NULL : dec_arrival, d);
 	return ret;
 }
 
@@ -711,7 +771,11 @@ static bool views_in_region(const struct kv_cache *kv, const struct region *r)
 	return true;
 }
 
-/* One request: the manifest is in slot 0 (@len bytes). */
+/*
+ * One request: the manifest is in slot 0 (@len bytes). Any failure ends
+ * the connection, with d->why saying why where there is more to say than
+ * the error.
+ */
 static int dec_request(struct decoder *d, uint32_t len, bool more)
 {
 	struct result r = { 0 };
@@ -726,8 +790,6 @@ static int dec_request(struct decoder *d, uint32_t len, bool more)
 		ret = dec_check_model(d);
 	if (ret) {
 		fprintf(stderr, "dpinfer: manifest refused: %s\n", d->why);
-		if (more)
-			post_msg(&d->s, DMAPLANE_OP_RECV, 0, SLOT);
 		return dec_reply(d, NULL, true, ret) ?: ret;
 	}
 	ret = kv_rx_init(&d->rx, &d->man);
@@ -781,16 +843,44 @@ static int dec_request(struct decoder *d, uint32_t len, bool more)
 		int64_t bad = pattern(&d->man, d->s.kv.p, true);
 
 		if (bad >= 0) {
-			snprintf(r.reason, sizeof(r.reason),
+			snprintf(d->why, sizeof(d->why),
 				 "byte %" PRId64 " of the region is wrong", bad);
 			ret = -EILSEQ;
 		}
 	}
 	r.status = ret;
+	memcpy(r.reason, d->why, REASON_LEN);
 	printf("request %" PRIu64 ": %u chunks in %.1f ms%s%s\n",
 	       d->man.request_id, d->man.n_chunks, r.transfer_ns / 1e6,
 	       ret ? ", failed: " : "", ret ? strerror(-ret) : "");
 	return dec_reply(d, &r, false, ret) ?: ret;
+}
+
+/*
+ * One connection: accept it, serve up to --requests requests, release
+ * everything it had. *@accepted: whether a peer came at all.
+ */
+static int dec_connection(struct decoder *d, int fd, uint32_t listener,
+			  bool *accepted)
+{
+	uint32_t len;
+	int ret = side_open(&d->s, fd, NULL, d->o, listener);
+
+	*accepted = d->s.ep;
+	d->why[0] = 0;
+	if (!ret)
+		ret = region_open(fd, d->s.ep, d->o->region,
+				  DMAPLANE_MR_LOCAL_WRITE |
+				  DMAPLANE_MR_REMOTE_WRITE, &d->s.kv);
+	if (!ret)
+		ret = post_msg(&d->s, DMAPLANE_OP_RECV, 0, SLOT);
+	for (uint32_t i = 0; !ret && i < d->o->requests; i++) {
+		ret = wait_cookie(&d->s, 1000, &len, NULL, NULL);
+		if (!ret)
+			ret = dec_request(d, len, i + 1 < d->o->requests);
+	}
+	side_close(&d->s);
+	return ret;
 }
 
 static int cmd_decode(const struct options *o)
@@ -801,8 +891,9 @@ static int cmd_decode(const struct options *o)
 		.credit_window = o->window,
 	};
 	struct decoder d = { .o = o };
-	uint32_t len;
-	int ret;
+	uint32_t listener = 0, ok = 0, refused = 0;
+	bool server = o->connections > 1;
+	int fd, ret;
 
 	ret = model_config_load(o->model, &d.cfg);
 	if (ret)
@@ -813,23 +904,35 @@ static int cmd_decode(const struct options *o)
 	printf("decode: %s on %s port %u, region %" PRIu64 " bytes%s\n",
 	       d.cfg.name, o->addr, o->port, o->region,
 	       d.m ? "" : " (transfer only: the model is too big to run)");
-	ret = side_open(&d.s, &p, o, true);
-	if (!ret)
-		ret = region_open(d.s.fd, d.s.ep, o->region,
-				  DMAPLANE_MR_LOCAL_WRITE |
-				  DMAPLANE_MR_REMOTE_WRITE, &d.s.kv);
-	if (!ret)
-		ret = post_msg(&d.s, DMAPLANE_OP_RECV, 0, SLOT);
-	for (uint32_t i = 0; !ret && i < o->requests; i++) {
-		ret = wait_cookie(&d.s, 1000, &len, NULL, NULL);
-		if (!ret)
-			ret = dec_request(&d, len, i + 1 < o->requests);
+	fd = dmaplane_open();
+	ret = fd < 0 ? fd : side_listen(fd, &p, o, &listener);
+	while (!ret && ok + refused < o->connections) {
+		bool accepted;
+		int err = dec_connection(&d, fd, listener, &accepted);
+
+		if (!err) {
+			ok++;
+		} else if (!server || !accepted) {
+			/* The only connection failed, or none came: the end. */
+			ret = err;
+		} else {
+			fprintf(stderr, "dpinfer: connection %u: refused: %s\n",
+				ok + refused + 1, d.why[0] ? d.why :
+				strerror(-err));
+			refused++;
+		}
 	}
 	if (ret)
 		fail("decode failed", ret);
-	side_close(&d.s);
+	if (server)
+		printf("served %u connections: %u ok, %u refused\n",
+		       ok + refused, ok, refused);
+	if (listener)
+		dmaplane_ep_destroy(fd, listener);
+	if (fd >= 0)
+		close(fd);
 	model_free(d.m);
-	return ret ? 1 : 0;
+	return ret || refused ? 1 : 0;
 }
 
 /* --- prefill --- */
@@ -905,11 +1008,25 @@ static int pre_post(struct prefiller *p, struct dmaplane_op *ops, uint32_t n)
 	return 0;
 }
 
+/* The WRITE_IMM of chunk @index into the peer's region; its post time. */
+static struct dmaplane_op pre_chunk_op(struct prefiller *p, uint32_t index)
+{
+	struct kv_chunk c;
+
+	kv_plan_chunk(&p->man, index, &c);
+	p->posted_ns[index] = now_ns();
+	return (struct dmaplane_op){
+		.cookie = index, .opcode = DMAPLANE_OP_WRITE_IMM,
+		.mr = p->s.kv.mr, .offset = c.offset, .length = c.length,
+		.rkey = p->rkey, .remote_offset = c.offset,
+		.imm = kv_imm_data(index),
+	};
+}
+
 /* WRITE_IMM chunks [first, first + count) into the peer's region. */
 static int pre_send_chunks(struct prefiller *p, uint32_t first, uint32_t count)
 {
 	struct dmaplane_op ops[DMAPLANE_POST_MAX];
-	struct kv_chunk c;
 
 	if (!p->first_post_ns)
 		p->first_post_ns = now_ns();
@@ -927,17 +1044,9 @@ static int pre_send_chunks(struct prefiller *p, uint32_t first, uint32_t count)
 			k = pause - first;
 		}
 		for (uint32_t i = 0; i < k; i++) {
-			kv_plan_chunk(&p->man, first + i, &c);
-			p->posted_ns[c.index] = now_ns();
-			ops[i] = (struct dmaplane_op){
-				.cookie = c.index, .opcode = DMAPLANE_OP_WRITE_IMM,
-				.mr = p->s.kv.mr, .offset = c.offset,
-				.length = c.length, .rkey = p->rkey,
-				.remote_offset = c.offset,
-				.imm = kv_imm_data(c.index),
-			};
+			ops[i] = pre_chunk_op(p, first + i);
 			/* A lost chunk: write it with the next one's identity. */
-			if (p->o->drop_chunk == c.index + 1) {
+			if (p->o->drop_chunk == first + i + 1) {
 				ops[i].opcode = DMAPLANE_OP_WRITE;
 				ops[i].imm = 0;
 			}
@@ -987,6 +1096,70 @@ static int pre_manifest(struct prefiller *p, uint64_t id)
 	return ret;
 }
 
+/* --hostile manifest-*: spoil the encoded manifest; the length to send. */
+static uint32_t pre_spoil_manifest(struct prefiller *p, uint32_t len)
+{
+	unsigned char *m = p->s.msg.p;
+
+	switch (p->o->hostile) {
+	case HOSTILE_MANIFEST_HUGE_REGION:
+		put64(m + KVM_OFF_REGION_BYTES, 1ull << 62);
+		break;
+	case HOSTILE_MANIFEST_MANY_CHUNKS:
+		put32(m + KVM_OFF_N_CHUNKS, 0x3fffffff);
+		break;
+	case HOSTILE_MANIFEST_SHORT:
+		return len - 1;
+	default:
+		break;
+	}
+	return len;
+}
+
+/*
+ * --hostile imm-*, after the ACK: chunk 0 with an immediate the decode
+ * must refuse. A manifest kind gets here only when its manifest was taken.
+ */
+static int pre_misbehave(struct prefiller *p)
+{
+	struct dmaplane_op ops[2];
+	uint32_t n = 1;
+
+	ops[0] = ops[1] = pre_chunk_op(p, 0);
+	switch (p->o->hostile) {
+	case HOSTILE_IMM_PAST_END:
+		ops[0].imm = kv_imm_data(p->man.n_chunks);
+		break;
+	case HOSTILE_IMM_DUPLICATE:
+		n = 2;
+		break;
+	case HOSTILE_IMM_RESERVED:
+		ops[0].imm = 2u << KV_IMM_TYPE_SHIFT;
+		break;
+	default:
+		fprintf(stderr, "dpinfer: decode took the %s manifest\n",
+			hostile_names[p->o->hostile]);
+		return -EPROTO;
+	}
+	return pre_post(p, ops, n);
+}
+
+/* The decode's RESULT into @r: 0, or why the request failed there. */
+static int pre_result(struct prefiller *p, struct result *r)
+{
+	uint32_t len;
+	int ret = wait_cookie(&p->s, 1002, &len, pre_completion, p);
+
+	if (!ret)
+		ret = result_decode(p->s.msg.p + 2 * SLOT, len, r);
+	if (!ret && r->status) {
+		fprintf(stderr, "dpinfer: decode failed: %s: %s\n",
+			strerror(-r->status), r->reason);
+		ret = r->status;
+	}
+	return ret;
+}
+
 struct report {
 	double setup_ns, compute_ns, transfer_ns, exposed_ns;
 	uint64_t bytes;
@@ -1018,12 +1191,10 @@ static int pre_request(struct prefiller *p, uint64_t id, struct report *rep)
 		ret = post_msg(&p->s, DMAPLANE_OP_RECV, 2, SLOT);
 	if (!ret)
 		ret = kv_manifest_encode(&p->man, p->s.msg.p, SLOT);
-	/* A hostile sender: a region of 2^63 bytes. */
-	if (!ret && p->o->corrupt)
-		put64(p->s.msg.p + KVM_OFF_REGION_BYTES, 1ull << 63);
 	if (!ret)
 		ret = post_msg(&p->s, DMAPLANE_OP_SEND, 0,
-			       kv_manifest_size(p->layout.n_layers));
+			       pre_spoil_manifest(p, kv_manifest_size(
+					p->layout.n_layers)));
 	if (!ret)
 		ret = wait_cookie(&p->s, 1001, &len, pre_completion, p);
 	if (ret)
@@ -1037,6 +1208,9 @@ static int pre_request(struct prefiller *p, uint64_t id, struct report *rep)
 		return (int32_t)get32(ack + 4);
 	}
 	p->rkey = get32(ack + 8);
+	/* A hostile peer never does better than the decode's refusal. */
+	if (p->o->hostile)
+		return pre_misbehave(p) ?: pre_result(p, &rep->r) ?: -EPROTO;
 	t0 = now_ns();
 	if (!p->m) {
 		pattern(&p->man, p->s.kv.p, false);
@@ -1061,9 +1235,7 @@ static int pre_request(struct prefiller *p, uint64_t id, struct report *rep)
 	while (!ret && (!p->marker_done || p->done < p->man.n_chunks))
 		ret = pre_reap(p, 1);
 	if (!ret)
-		ret = wait_cookie(&p->s, 1002, &len, pre_completion, p);
-	if (!ret)
-		ret = result_decode(p->s.msg.p + 2 * SLOT, len, &rep->r);
+		ret = pre_result(p, &rep->r);
 	if (ret)
 		return ret;
 	dmaplane_ep_info(p->s.fd, p->s.ep, &after);
@@ -1078,11 +1250,6 @@ static int pre_request(struct prefiller *p, uint64_t id, struct report *rep)
 
 		kv_plan_chunk(&p->man, i, &c);
 		rep->bytes += c.length;
-	}
-	if (rep->r.status) {
-		fprintf(stderr, "dpinfer: decode failed: %s: %s\n",
-			strerror(-rep->r.status), rep->r.reason);
-		return rep->r.status;
 	}
 	return 0;
 }
@@ -1166,7 +1333,7 @@ static int cmd_prefill(const struct options *o)
 	bool all_identical = true;
 	FILE *js;
 	double t0;
-	int ret;
+	int fd, ret;
 
 	ret = model_config_load(o->model, &p.cfg);
 	if (ret)
@@ -1191,7 +1358,8 @@ static int cmd_prefill(const struct options *o)
 	params.send_depth = p.man.n_chunks + 8 < DMAPLANE_EP_DEPTH_MAX ?
 			    p.man.n_chunks + 8 : DMAPLANE_EP_DEPTH_MAX;
 	t0 = now_ns();
-	ret = side_open(&p.s, &params, o, false);
+	fd = dmaplane_open();
+	ret = fd < 0 ? fd : side_open(&p.s, fd, &params, o, 0);
 	if (!ret)
 		ret = region_open(p.s.fd, p.s.ep, p.layout.bytes,
 				  DMAPLANE_MR_LOCAL_WRITE, &p.s.kv);
@@ -1222,6 +1390,7 @@ static int cmd_prefill(const struct options *o)
 		       "bit-identical to the single-process run" :
 		       "NOT bit-identical");
 	side_close(&p.s);
+	close(fd);
 	free(p.posted_ns);
 	free(p.prompt);
 	model_free(p.m);
@@ -1233,12 +1402,24 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dpinfer local   --model CONF [--prompt TEXT | --prompt-len N] [--generate N] [--kv fp32|fp16]\n"
 		"       dpinfer decode  --addr IP [--port N] --model CONF [--region BYTES] [--requests N]\n"
-		"                       [--recv-depth N] [--window N] [--timeout-ms T]\n"
+		"                       [--connections N] [--recv-depth N] [--window N] [--timeout-ms T]\n"
 		"       dpinfer prefill --addr PEER [--port N] --model CONF [--prompt TEXT | --prompt-len N]\n"
 		"                       [--generate N] [--kv fp32|fp16] [--chunk BYTES] [--requests N]\n"
 		"                       [--no-overlap] [--synthetic]\n"
 		"       every command: [--json-out FILE]\n"
-		"       tests, prefill: [--drop-chunk I] [--pause-after N] [--corrupt-manifest]\n");
+		"       tests, prefill: [--drop-chunk I] [--pause-after N] [--hostile KIND]\n"
+		"                       KIND: manifest-huge-region, manifest-many-chunks, manifest-short,\n"
+		"                             imm-past-end, imm-duplicate, imm-reserved\n");
+}
+
+/* --hostile's KIND; HOSTILE_KINDS when it names none. */
+static enum hostile hostile_kind(const char *name)
+{
+	enum hostile k = HOSTILE_NONE + 1;
+
+	while (k < HOSTILE_KINDS && strcmp(name, hostile_names[k]))
+		k++;
+	return k;
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -1252,10 +1433,6 @@ static int parse(int argc, char **argv, struct options *o)
 		}
 		if (!strcmp(a, "--synthetic")) {
 			o->synthetic = true;
-			continue;
-		}
-		if (!strcmp(a, "--corrupt-manifest")) {
-			o->corrupt = true;
 			continue;
 		}
 		if (!v)
@@ -1279,6 +1456,8 @@ static int parse(int argc, char **argv, struct options *o)
 			o->region = dmaplane_parse_size(v);
 		else if (!strcmp(a, "--requests"))
 			o->requests = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--connections"))
+			o->connections = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--recv-depth"))
 			o->recv_depth = strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--window"))
@@ -1293,10 +1472,13 @@ static int parse(int argc, char **argv, struct options *o)
 			o->drop_chunk = strtoul(v, NULL, 0) + 1;
 		else if (!strcmp(a, "--pause-after"))
 			o->pause_after = strtoul(v, NULL, 0);
+		else if (!strcmp(a, "--hostile"))
+			o->hostile = hostile_kind(v);
 		else
 			return -1;
 	}
-	if (!o->model || o->port > 65535 || !o->requests || !o->recv_depth ||
+	if (!o->model || o->port > 65535 || !o->requests || !o->connections ||
+	    o->hostile == HOSTILE_KINDS || !o->recv_depth ||
 	    !o->timeout_ms || !o->region || !o->chunk ||
 	    o->generate > MAX_GENERATE || (!o->prompt && !o->prompt_len))
 		return -1;
@@ -1309,7 +1491,8 @@ int main(int argc, char **argv)
 {
 	struct options o = {
 		.port = PORT_DEFAULT, .generate = 16, .dtype = KV_F32,
-		.region = 64ull << 20, .requests = 1, .recv_depth = 256,
+		.region = 64ull << 20, .requests = 1, .connections = 1,
+		.recv_depth = 256,
 		.timeout_ms = 30000, .chunk = 256 << 10, .overlap = true,
 		.prompt_len = 64,
 	};

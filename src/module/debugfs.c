@@ -30,6 +30,7 @@ static const struct {
 	DMAPLANE_COUNTER(op_bytes),
 	DMAPLANE_COUNTER(op_errors),
 	DMAPLANE_COUNTER(handshakes_refused),
+	DMAPLANE_COUNTER(peer_errors),
 	DMAPLANE_COUNTER(gpu_pinned_bytes),
 	DMAPLANE_COUNTER(gpu_revocations),
 };

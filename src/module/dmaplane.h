@@ -51,6 +51,7 @@ struct dmaplane_stats {
 	atomic64_t op_bytes;		/* bytes of successful operations */
 	atomic64_t op_errors;		/* operations completed with an error */
 	atomic64_t handshakes_refused;	/* connections without a dmaplane hello */
+	atomic64_t peer_errors;		/* connections a peer broke the protocol on */
 	atomic64_t gpu_pinned_bytes;	/* GPU memory pinned now */
 	atomic64_t gpu_revocations;	/* pinned ranges their provider took back */
 };

@@ -268,21 +268,27 @@ static void dmaplane_ctrl_recv_done(struct ib_cq *cq, struct ib_wc *wc)
 	bool unstalled = false;
 	int ret = 0;
 
-	if (wc->status != IB_WC_SUCCESS) {
-		if (wc->status != IB_WC_WR_FLUSH_ERR)
-			dmaplane_ctrl_failed(ep, dmaplane_wc_errno(wc->status));
-		return;
-	}
 	spin_lock_bh(&ep->post_lock);
-	/* Stopped: a receive posted now could complete after the drain. */
+	/*
+	 * Stopped: flushes are ours, and a receive posted now could
+	 * complete after the drain. Before that, only the peer fails a
+	 * zero-length receive (a message with data, any other request).
+	 */
 	if (!ep->ctrl_used)
 		goto out;
-	ret = dmaplane_ctrl_post_recv(ep);
-	if (!ret && !(wc->wc_flags & IB_WC_WITH_IMM))
+	if (wc->status != IB_WC_SUCCESS) {
+		dmaplane_ep_peer_error(ep, "sent a control message this side refused");
 		ret = -EPROTO;
-	if (!ret)
-		ret = dmaplane_credit_receive(&ep->credits,
-					      be32_to_cpu(wc->ex.imm_data));
+		goto out;
+	}
+	if (!(wc->wc_flags & IB_WC_WITH_IMM) ||
+	    dmaplane_credit_receive(&ep->credits,
+				    be32_to_cpu(wc->ex.imm_data))) {
+		dmaplane_ep_peer_error(ep, "sent an invalid credit grant");
+		ret = -EPROTO;
+		goto out;
+	}
+	ret = dmaplane_ctrl_post_recv(ep);
 	if (ret) {
 		dmaplane_ctrl_failed(ep, ret);
 		goto out;

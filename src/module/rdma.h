@@ -207,9 +207,10 @@ struct dmaplane_mr {
 /* rdma_ep.c */
 struct dmaplane_ep *dmaplane_ep_lookup(struct dmaplane_ctx *ctx, u32 handle);
 void dmaplane_ep_put(struct dmaplane_ep *ep);
-void dmaplane_ep_set_error(struct dmaplane_ep *ep, int error);
+bool dmaplane_ep_set_error(struct dmaplane_ep *ep, int error);
 void dmaplane_ep_fail(struct dmaplane_ep *ep, int error);
 void dmaplane_ep_break(struct dmaplane_ep *ep);
+void dmaplane_ep_peer_error(struct dmaplane_ep *ep, const char *why);
 void dmaplane_ep_quiesce(struct dmaplane_ep *ep);
 int dmaplane_ep_post_local(struct dmaplane_ep *ep, struct ib_send_wr *wr);
 

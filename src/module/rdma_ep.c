@@ -80,14 +80,19 @@ void dmaplane_ep_put(struct dmaplane_ep *ep)
 }
 
 /* Record @error unless one is recorded already (the first error wins). */
-void dmaplane_ep_set_error(struct dmaplane_ep *ep, int error)
+/* The first error is the one reported: true if @error is it. */
+bool dmaplane_ep_set_error(struct dmaplane_ep *ep, int error)
 {
+	bool first;
+
 	spin_lock(&ep->lock);
-	if (!ep->error) {
+	first = !ep->error;
+	if (first) {
 		ep->error = error;
 		ep->state = DMAPLANE_EP_ERROR;
 	}
 	spin_unlock(&ep->lock);
+	return first;
 }
 
 /* Mark the endpoint failed with @error and wake everyone watching it. */
@@ -109,6 +114,23 @@ void dmaplane_ep_break(struct dmaplane_ep *ep)
 		return;
 	if (!queue_work(dmaplane_ep_wq, &ep->remove_work))
 		dmaplane_ep_put(ep);
+}
+
+/*
+ * The connected peer broke the protocol (@why): the connection ends with
+ * -EPROTO, counted and logged, unless it had failed already. One line per
+ * connection at most, and connections are the application's to accept:
+ * not rate-limited. From completion context, post_lock held: the caller
+ * wakes the waiters.
+ */
+void dmaplane_ep_peer_error(struct dmaplane_ep *ep, const char *why)
+{
+	if (dmaplane_ep_set_error(ep, -EPROTO)) {
+		atomic64_inc(&dmaplane_stats.peer_errors);
+		pr_notice("dmaplane: endpoint %llu: the peer %s: connection closed\n",
+			  ep->id, why);
+	}
+	dmaplane_ep_break(ep);
 }
 
 /*
@@ -196,6 +218,8 @@ static void dmaplane_ep_teardown(struct dmaplane_ep *ep)
 	spin_lock_bh(&ep->post_lock);
 	trace_dmaplane_teardown(ep->id, READ_ONCE(ep->error),
 				ep->send_busy + ep->recv_busy, ep->queued);
+	/* Flushes from here on are ours, not the peer's (rdma_verbs.c). */
+	ep->qp_live = false;
 	spin_unlock_bh(&ep->post_lock);
 	if (id->qp)
 		rdma_disconnect(id);
@@ -281,18 +305,30 @@ struct dmaplane_peer {
 	u32 ctrl_psn;
 };
 
-/* The peer's hello in @conn, or -EPROTO if it is not one. */
-static int dmaplane_cm_hello_parse(const struct rdma_conn_param *conn,
+/*
+ * A handshake that is not a dmaplane one, from the peer of @id: counted
+ * and logged; the CM refuses the connection.
+ */
+static int dmaplane_handshake_refused(struct rdma_cm_id *id, const char *why)
+{
+	atomic64_inc(&dmaplane_stats.handshakes_refused);
+	pr_notice_ratelimited("dmaplane: refused a connection with %pISpc: %s\n",
+			      &id->route.addr.dst_addr, why);
+	return -EPROTO;
+}
+
+/* The hello in @conn from @id's peer, or -EPROTO if it is not one. */
+static int dmaplane_cm_hello_parse(struct rdma_cm_id *id,
+				   const struct rdma_conn_param *conn,
 				   struct dmaplane_peer *peer)
 {
 	const struct dmaplane_cm_hello *h = conn->private_data;
 
 	if (!h || conn->private_data_len < sizeof(*h) ||
-	    be32_to_cpu(h->magic) != DMAPLANE_CM_MAGIC ||
-	    h->version != DMAPLANE_CM_VERSION) {
-		atomic64_inc(&dmaplane_stats.handshakes_refused);
-		return -EPROTO;
-	}
+	    be32_to_cpu(h->magic) != DMAPLANE_CM_MAGIC)
+		return dmaplane_handshake_refused(id, "no dmaplane hello");
+	if (h->version != DMAPLANE_CM_VERSION)
+		return dmaplane_handshake_refused(id, "another hello version");
 	peer->credits = h->flags & DMAPLANE_CM_CREDITS;
 	peer->send_depth = be32_to_cpu(h->send_depth);
 	peer->recv_depth = be32_to_cpu(h->recv_depth);
@@ -303,10 +339,8 @@ static int dmaplane_cm_hello_parse(const struct rdma_conn_param *conn,
 	if (peer->credits &&
 	    (peer->ctrl_qpn < 2 || peer->ctrl_qpn > 0xffffff ||
 	     peer->ctrl_psn > 0xffffff || !peer->credit_window ||
-	     peer->credit_window > DMAPLANE_EP_DEPTH_MAX)) {
-		atomic64_inc(&dmaplane_stats.handshakes_refused);
-		return -EPROTO;
-	}
+	     peer->credit_window > DMAPLANE_EP_DEPTH_MAX))
+		return dmaplane_handshake_refused(id, "a bad control QP or credit window");
 	return 0;
 }
 
@@ -322,17 +356,17 @@ static void dmaplane_ep_set_peer(struct dmaplane_ep *ep,
 
 /* The acceptor's hello, on the connecting side: it must agree on credits. */
 static int dmaplane_ep_take_accept(struct dmaplane_ep *ep,
+				   struct rdma_cm_id *id,
 				   const struct rdma_conn_param *conn)
 {
 	struct dmaplane_peer peer;
-	int ret = dmaplane_cm_hello_parse(conn, &peer);
+	int ret = dmaplane_cm_hello_parse(id, conn, &peer);
 
 	if (ret)
 		return ret;
-	if (peer.credits != ep->credits_on) {
-		atomic64_inc(&dmaplane_stats.handshakes_refused);
-		return -EPROTO;
-	}
+	if (peer.credits != ep->credits_on)
+		return dmaplane_handshake_refused(id,
+						  "the accept disagrees on credits");
 	dmaplane_ep_set_peer(ep, &peer);
 	return 0;
 }
@@ -351,7 +385,7 @@ static int dmaplane_ep_request(struct dmaplane_ep *listener,
 	struct dmaplane_ep *child;
 	int ret;
 
-	ret = dmaplane_cm_hello_parse(conn, &peer);
+	ret = dmaplane_cm_hello_parse(id, conn, &peer);
 	if (ret)
 		return ret;
 	child = dmaplane_ep_alloc(&listener->params);
@@ -381,7 +415,7 @@ static int dmaplane_ep_handler(struct rdma_cm_id *id, struct rdma_cm_event *ev)
 	case RDMA_CM_EVENT_ESTABLISHED:
 		/* The accepting side's hello comes with its accept. */
 		if (ep->active &&
-		    dmaplane_ep_take_accept(ep, &ev->param.conn)) {
+		    dmaplane_ep_take_accept(ep, id, &ev->param.conn)) {
 			/* Not established for the caller: no event recorded. */
 			dmaplane_ep_fail(ep, -EPROTO);
 			return 0;

@@ -203,10 +203,18 @@ static void dmaplane_wr_done(struct ib_cq *cq, struct ib_wc *wc)
 	/* A reaper sees the failure and its completion together. */
 	if (fatal)
 		dmaplane_ep_set_error(ep, c.status);
+	/*
+	 * Only the responder takes a live QP to the error state without
+	 * telling us: the peer sent a request it refused (an rkey or range
+	 * outside its registration, an oversized message).
+	 */
+	else if (c.status && ep->qp_live && !READ_ONCE(ep->error))
+		dmaplane_ep_peer_error(ep, "sent a request this side refused (access or length)");
 	dmaplane_wr_retire(ep, wr, &c);
 	if (recv && !c.status && ep->credits_on) {
 		/* The peer used a receive: maybe a grant is due. */
-		ep->credits.consumed++;
+		if (ep->credits.consumed++ == ep->credits.granted)
+			dmaplane_ep_peer_error(ep, "sent a message without a credit");
 		dmaplane_flow_kick(ep);
 	}
 	spin_unlock_bh(&ep->post_lock);
