@@ -190,6 +190,7 @@ int dmaplane_import_mmap(struct dmaplane_buffer *buf,
 {
 	if (READ_ONCE(buf->revoked))
 		return -ENODEV;
+	dmaplane_vma_restrict(vma);
 	return dma_buf_mmap(buf->import_dmabuf, vma, vma->vm_pgoff);
 }
 

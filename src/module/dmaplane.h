@@ -273,6 +273,7 @@ int dmaplane_mmap_window(unsigned long pgoff, unsigned long npages,
 #endif
 int dmaplane_mmap(struct file *file, struct vm_area_struct *vma);
 int dmaplane_vma_check(struct vm_area_struct *vma);
+void dmaplane_vma_restrict(struct vm_area_struct *vma);
 int dmaplane_buffer_mmap(struct dmaplane_buffer *buf,
 			 struct vm_area_struct *vma);
 static inline u64 dmaplane_mmap_offset(u32 handle)

@@ -10,8 +10,8 @@
  * are faulted in as ordinary pages, so get_user_pages() works on them;
  * COHERENT memory goes through dma_mmap_coherent() and pinned USER pages,
  * which belong to another mapping, are mapped by PFN, as is GPU memory (by
- * its provider). An IMPORT is mapped by its exporter (dma_buf_mmap): that
- * VMA holds the dma-buf, not us.
+ * its provider). An IMPORT is mapped by its exporter (dma_buf_mmap), with
+ * the same flags: that VMA holds the dma-buf, not us.
  */
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
@@ -118,6 +118,17 @@ int dmaplane_vma_check(struct vm_area_struct *vma)
 }
 
 /*
+ * What every mapping made through the device is, an import's (which its
+ * exporter then sets up) included: not inherited, not growable, not
+ * dumped, never executable.
+ */
+void dmaplane_vma_restrict(struct vm_area_struct *vma)
+{
+	vma->vm_flags |= VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_flags &= ~VM_MAYEXEC;
+}
+
+/*
  * Map pages [vm_pgoff, vm_pgoff + vma_pages) of @buf, checked by the
  * caller, into @vma, which takes a buffer reference of its own.
  */
@@ -126,8 +137,7 @@ int dmaplane_buffer_mmap(struct dmaplane_buffer *buf,
 {
 	int ret;
 
-	vma->vm_flags |= VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP;
-	vma->vm_flags &= ~VM_MAYEXEC;
+	dmaplane_vma_restrict(vma);
 	vma->vm_ops = &dmaplane_pfn_vm_ops;
 	switch (buf->kind) {
 	case DMAPLANE_KIND_COHERENT:

@@ -847,6 +847,12 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms,
 		rdma_lock_handler(child->cm_id);
 		ret = rdma_accept(child->cm_id, &param);
 		rdma_unlock_handler(child->cm_id);
+		/*
+		 * The IB CM refuses to answer a request the peer gave up on
+		 * meanwhile (its REJ may not have reached the handler yet).
+		 */
+		if (ret == -EINVAL)
+			ret = -ECONNABORTED;
 	}
 	if (!ret)
 		ret = dmaplane_ep_wait(child, RDMA_CM_EVENT_ESTABLISHED, ms);

@@ -1959,9 +1959,18 @@ static void new_foreign(struct tstate *t, struct rng *r)
 	if (full(R_DMABUF))
 		return;
 	if (rchance(r, 50)) {
-		int dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
-		int mfd = (int)syscall(SYS_memfd_create, "dpfuzz", 2 /* MFD_ALLOW_SEALING */);
+		int dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC), mfd;
 
+		/*
+		 * 6.1's udmabuf holds the memfd's pages, not the memfd: a
+		 * memfd freed while a page of it is mapped through a udmabuf
+		 * is a kernel BUG ("page still mapped when deleted"; upstream
+		 * now maps udmabufs by PFN). The memfd is freed here, before
+		 * any mapping, and the pool lock (held across fork) keeps a
+		 * child from inheriting it and freeing it later.
+		 */
+		pool_lock();
+		mfd = (int)syscall(SYS_memfd_create, "dpfuzz", 2 /* MFD_ALLOW_SEALING */);
 		if (dev >= 0 && mfd >= 0 && !ftruncate(mfd, (off_t)size) &&
 		    !fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK)) {
 			struct udmabuf_create u = { .memfd = (uint32_t)mfd,
@@ -1970,10 +1979,11 @@ static void new_foreign(struct tstate *t, struct rng *r)
 
 			fd = ioctl(dev, UDMABUF_CREATE, &u);
 		}
-		if (dev >= 0)
-			close(dev);
 		if (mfd >= 0)
 			close(mfd);
+		pool_unlock();
+		if (dev >= 0)
+			close(dev);
 	} else {
 		int heap = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
 		struct dma_heap_allocation_data a = {
