@@ -30,7 +30,8 @@ USER_HEADERS := src/include/uapi/linux/dmaplane.h src/lib/libdmaplane.h \
 	tests/ktap.h tests/testutil.h tests/verbsutil.h
 
 .PHONY: all module user deps sim quick test kunit coverage faults _sim _quick \
-	_test _kunit _coverage clean help hil bench _bench python fuzz _fuzz
+	_test _kunit _coverage clean help hil bench _bench python fuzz _fuzz \
+	soak _soak
 
 all: module user python
 
@@ -47,6 +48,7 @@ help:
 	@echo "make hil       the suites on this host's hardware; HOSTS=a,b or INVENTORY=file: two hosts"
 	@echo "make python    the Python package's extension, in place in python/dmaplane"
 	@echo "make fuzz      the UAPI fuzzers in a debug-kernel guest: DURATION=s (300) SEED=n THREADS=n"
+	@echo "make soak      streaming + KV-cache + dpfuzz at once on two debug-kernel guests: DURATION=s (300)"
 	@echo "make install   libdmaplane (+ pkg-config), headers, dmaplanectl, udev rule (PREFIX, DESTDIR)"
 	@echo "make uninstall remove what make install installed"
 	@echo "KERNEL=debug   with sim/quick/module: use the debug kernel"
@@ -176,7 +178,7 @@ deps:
 
 # `make sim` and `make test` must work on a machine where deps are not yet
 # installed, so KVER (found at parse time) is found again by a sub-make.
-sim test quick kunit coverage fuzz: deps
+sim test quick kunit coverage fuzz soak: deps
 	@$(MAKE) --no-print-directory _$@
 
 _sim: all
@@ -208,11 +210,17 @@ _fuzz: user
 	@DP_FUZZ_SECONDS=$(DURATION) DP_FUZZ_SEED=$(SEED) \
 		DP_FUZZ_THREADS=$(THREADS) sim/run.sh --fuzz-only
 
+# The soak alone (sim/scenarios/soak.sh): DURATION seconds of streaming,
+# KV-cache transfers and dpfuzz together on two debug-kernel guests.
+_soak: user
+	@$(MAKE) --no-print-directory KERNEL=debug module
+	@DP_SOAK_SECONDS=$(DURATION) DP_FUZZ_SEED=$(SEED) sim/run.sh --soak-only
+
 # Fault injection runs in every debug-kernel guest (tests/faults_test.c);
 # this is the short way to just that.
 faults: deps
 	@$(MAKE) --no-print-directory user python KERNEL=debug module
-	@sim/run.sh --kernel debug --topologies 1node --no-kunit --no-fuzz
+	@sim/run.sh --kernel debug --topologies 1node --no-kunit --no-fuzz --no-soak
 # Lab hardware (hil/README.md): this host's suites, or with HOSTS=a,b or
 # INVENTORY=file the two-host suites over ssh; HIL_ARGS passes more options
 # (--sync, --out DIR, --nic DEV).

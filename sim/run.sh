@@ -4,7 +4,8 @@
 #
 #   sim/run.sh [--kernel stock|debug]... [--topologies "1node 2node"]
 #              [--no-pair] [--kunit-only] [--no-kunit] [--fuzz-only]
-#              [--no-fuzz] [--out DIR] [--timeout SEC]
+#              [--no-fuzz] [--soak-only] [--no-soak] [--out DIR]
+#              [--timeout SEC]
 #
 # Per kernel (repeat --kernel for several; default stock):
 #   stock  one guest per NUMA topology fixture running tests/run-guest.sh,
@@ -13,9 +14,13 @@
 #          not cached): the KUnit suites, then the topology guests. Its
 #          KASAN/lockdep/kmemleak/DMA-API reports fail the run through the
 #          kernel-log check below. Then the UAPI fuzzers
-#          (sim/scenarios/fuzz.sh) for DP_FUZZ_SECONDS (default 300).
+#          (sim/scenarios/fuzz.sh) for DP_FUZZ_SECONDS (default 300),
+#          and the two-guest soak (sim/scenarios/soak.sh: streaming,
+#          KV-cache transfers and dpfuzz at once) for DP_SOAK_SECONDS
+#          (default 120 here; make soak: 300).
 # --kunit-only runs just the KUnit guest (debug kernel), --no-kunit skips it;
-# --fuzz-only just the fuzz guest (debug kernel), --no-fuzz skips it.
+# --fuzz-only just the fuzz guest (debug kernel), --no-fuzz skips it;
+# --soak-only just the soak's guests (debug kernel), --no-soak skips them.
 # When debug guests saved gcov data, coverage/report.sh adds its summary.
 set -u
 
@@ -30,6 +35,8 @@ kunit_only=0
 kunit=1
 fuzz=1
 fuzz_only=0
+soak=1
+soak_only=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -40,6 +47,8 @@ while [ $# -gt 0 ]; do
 	--no-kunit) kunit=0 ;;
 	--fuzz-only) fuzz_only=1; kernels=(debug) ;;
 	--no-fuzz) fuzz=0 ;;
+	--soak-only) soak_only=1; kernels=(debug) ;;
+	--no-soak) soak=0 ;;
 	--out) out=$2; shift ;;
 	--timeout) timeout=$2; shift ;;
 	*) echo "sim/run.sh: unknown option $1" >&2; exit 2 ;;
@@ -96,6 +105,15 @@ fuzz_guest() {
 	run debug-fuzz --rxe --gpu-mem 64 \
 		--timeout $((900 + ${DP_FUZZ_SECONDS:-300})) \
 		-- sim/scenarios/fuzz.sh
+}
+
+# The soak's two guests (sim/scenarios/soak.sh): its run, the decode
+# side's wait for the last request, boot and teardown.
+export DP_SOAK_SECONDS=${DP_SOAK_SECONDS:-120}
+soak_guests() {
+	run debug-soak --guests 2 --rxe --smp 1 \
+		--timeout $((1200 + DP_SOAK_SECONDS)) \
+		-- sim/scenarios/soak.sh
 }
 
 # On the host, with the full stock sim: the nvidia-p2p provider compiles
@@ -163,6 +181,10 @@ for kernel in "${kernels[@]}"; do
 		fuzz_guest
 		continue
 	fi
+	if [ "$soak_only" = 1 ]; then
+		soak_guests
+		continue
+	fi
 	if [ "$kernel" = debug ] && [ "$kunit" = 1 ]; then
 		run debug-kunit -- kunit/run-guest.sh
 		[ "$kunit_only" = 1 ] && continue
@@ -175,6 +197,7 @@ for kernel in "${kernels[@]}"; do
 			--rxe --gpu-mem 512 -- tests/run-guest.sh
 	done
 	[ "$kernel" = debug ] && [ "$fuzz" = 1 ] && fuzz_guest
+	[ "$kernel" = debug ] && [ "$soak" = 1 ] && soak_guests
 	if [ "$pair" = 1 ] && [ "$kernel" = stock ]; then
 		# One vCPU per guest: two guests then fit the host's two cores,
 		# which keeps perftest's TSC calibration sane and the link faster.
@@ -286,6 +309,13 @@ if [ -f "$out/stock-rxe-pair/guest1/stream_overhead.json" ]; then
 	echo "what credits and (disabled) tracepoints cost, queue depth 16, 1 MiB:"
 	cat "$out/stock-rxe-pair/guest1/stream_overhead.json"
 fi
+for f in "$out"/debug-soak/guest*/soak.txt; do
+	[ -f "$f" ] || continue
+	echo
+	d=${f%/soak.txt}
+	echo "${d#"$out"/}:"
+	sed 's/^/  /' "$f"
+done
 if compgen -G "$out/*/guest*/gcov" >/dev/null; then
 	echo
 	"$root/coverage/report.sh" "$out" || { echo "coverage report failed"; total_f=$((total_f + 1)); }

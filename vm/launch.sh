@@ -367,7 +367,7 @@ for ((i = 0; i < guests; i++)); do
         knobs=()
         for v in DP_STREAM_SECONDS DP_KV_MODEL DP_KV_PROMPT DP_KV_CHUNK \
                  DP_KV_WINDOW DP_FUZZ_SECONDS DP_FUZZ_SEED DP_FUZZ_THREADS \
-                 DP_FUZZ_HUNG_SECS DP_TRINITY_SECONDS; do
+                 DP_FUZZ_HUNG_SECS DP_TRINITY_SECONDS DP_SOAK_SECONDS; do
             if [[ -n ${!v:-} ]]; then
                 printf '%s=%q\n' "$v" "${!v}"
                 knobs+=("$v")

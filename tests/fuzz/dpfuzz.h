@@ -150,7 +150,7 @@ struct options {
 	const char *patterns;
 	int hang_secs;
 	uint64_t mem_budget;
-	int no_fork, no_rdma, verbose;
+	int no_fork, no_rdma, shared_module, verbose;
 	int check_spec;
 };
 
