@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -265,36 +264,54 @@ void repo_path(char *buf, size_t len, const char *rel)
 	snprintf(buf, len, "%s/../../%s", dirname(exe), rel);
 }
 
-#define KMSG_MARK "dmaplane-test: mark"
-
-void kmsg_mark(void)
-{
-	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		dprintf(fd, KMSG_MARK "\n");
-		close(fd);
-	}
-}
-
-char *kmsg_since_mark(void)
+/* The whole kernel log (syslog(2) READ_ALL), NUL-terminated, or NULL. */
+static char *klog_read(void)
 {
 	int len = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
-	char *buf, *from;
+	char *buf;
 
 	if (len <= 0)
 		return NULL;
 	buf = calloc(1, len + 1);
-	if (!buf)
-		return NULL;
-	len = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len);
-	if (len < 0) {
+	if (buf && klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, len) < 0) {
 		free(buf);
-		return NULL;
+		buf = NULL;
 	}
-	from = buf;
-	for (char *p = strstr(buf, KMSG_MARK); p; p = strstr(p + 1, KMSG_MARK))
-		from = p;
-	memmove(buf, from, strlen(from) + 1);
 	return buf;
+}
+
+/*
+ * The log's last line when kmsg_mark() ran: its timestamp makes it unique.
+ * (A line written to /dev/kmsg would do, but in the sim guests such
+ * writes never reach the log.)
+ */
+static char *kmsg_last;
+
+void kmsg_mark(void)
+{
+	char *log = klog_read(), *end, *line;
+
+	free(kmsg_last);
+	kmsg_last = NULL;
+	if (!log)
+		return;
+	end = log + strlen(log);
+	while (end > log && end[-1] == '\n')
+		*--end = '\0';
+	line = strrchr(log, '\n');
+	kmsg_last = strdup(line ? line + 1 : log);
+	free(log);
+}
+
+char *kmsg_since_mark(void)
+{
+	char *log = klog_read(), *from;
+
+	if (!log || !kmsg_last || !kmsg_last[0])
+		return log;
+	from = log;
+	for (char *p = strstr(log, kmsg_last); p; p = strstr(p + 1, kmsg_last))
+		from = p + strlen(kmsg_last);
+	memmove(log, from, strlen(from) + 1);
+	return log;
 }

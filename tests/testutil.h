@@ -70,8 +70,8 @@ int rdma_rnr_events(const char *dev, uint64_t *sum);
 void repo_path(char *buf, size_t len, const char *rel);
 
 /*
- * Kernel log: kmsg_mark() writes a mark line into it; kmsg_since_mark()
- * returns what follows the last mark (the whole log without one), for
+ * Kernel log: kmsg_mark() notes where it ends now; kmsg_since_mark()
+ * returns what was logged after that (the whole log without a mark), for
  * the caller to free, or NULL when it cannot be read.
  */
 void kmsg_mark(void);
