@@ -847,12 +847,6 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms,
 		rdma_lock_handler(child->cm_id);
 		ret = rdma_accept(child->cm_id, &param);
 		rdma_unlock_handler(child->cm_id);
-		/*
-		 * The IB CM refuses to answer a request the peer gave up on
-		 * meanwhile (its REJ may not have reached the handler yet).
-		 */
-		if (ret == -EINVAL)
-			ret = -ECONNABORTED;
 	}
 	if (!ret)
 		ret = dmaplane_ep_wait(child, RDMA_CM_EVENT_ESTABLISHED, ms);
@@ -863,8 +857,15 @@ static int dmaplane_ep_accept_one(struct dmaplane_ep *child, u32 ms,
 					  peer);
 	} else {
 		dmaplane_ep_fail(child, ret);
-		/* The peer rejected or disconnected: it gave up first. */
-		if (ret == -ECONNREFUSED || ret == -ECONNRESET)
+		/*
+		 * The peer rejected or disconnected: it gave up first. The
+		 * IB CM also refuses (-EINVAL) the QP attributes or the
+		 * answer for a request the peer gave up on meanwhile, before
+		 * its REJ reaches the handler; the child's parameters are the
+		 * listener's, checked already.
+		 */
+		if (ret == -ECONNREFUSED || ret == -ECONNRESET ||
+		    ret == -EINVAL)
 			ret = -ECONNABORTED;
 	}
 	mutex_unlock(&child->op_lock);
