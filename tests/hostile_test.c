@@ -268,18 +268,25 @@ static struct hello good_hello(const struct peer *p)
  * Connect with @len bytes of @priv as the hello. 0 when established (the
  * module's hello parsed), -ECONNREFUSED when refused.
  */
-static int peer_connect_raw(struct peer *p, const void *priv, uint8_t len)
+/* Send the connection request with @len bytes of @priv as the hello. */
+static int peer_request(struct peer *p, const void *priv, uint8_t len)
 {
 	struct rdma_conn_param param = {
 		.private_data = priv, .private_data_len = len,
 		.responder_resources = 1, .initiator_depth = 1,
 		.retry_count = 7, .rnr_retry_count = 7,
 	};
-	struct rdma_cm_event *ev;
-	int ret;
 
-	if (rdma_connect(p->id, &param))
-		return -errno;
+	return rdma_connect(p->id, &param) ? -errno : 0;
+}
+
+static int peer_connect_raw(struct peer *p, const void *priv, uint8_t len)
+{
+	struct rdma_cm_event *ev;
+	int ret = peer_request(p, priv, len);
+
+	if (ret)
+		return ret;
 	ret = peer_event(p, &ev);
 	if (ret)
 		return ret;
@@ -744,15 +751,8 @@ static void peer_leaves_mid_handshake(void)
 	KTAP_EXPECT_RET(ret, 0);
 	h = good_hello(&p);
 	hello_encode(&h, hello);
-	if (!ret) {
-		struct rdma_conn_param param = {
-			.private_data = hello, .private_data_len = HELLO_LEN,
-			.responder_resources = 1, .initiator_depth = 1,
-		};
-
-		KTAP_EXPECT(!rdma_connect(p.id, &param), "connect: %s",
-			    strerror(errno));
-	}
+	if (!ret)
+		KTAP_EXPECT_RET(peer_request(&p, hello, HELLO_LEN), 0);
 	/* The request is queued on the listener: a new endpoint. */
 	KTAP_EXPECT(counter_settled("endpoints", base_endpoints + 1) ==
 		    base_endpoints + 1, "no request arrived");

@@ -39,11 +39,9 @@ fi
 rc=$?
 summary="seed $seed, $seconds s, $threads threads, exit $rc: see dpfuzz.txt; again: make fuzz SEED=$seed DURATION=$seconds"
 if [ "$rc" = 0 ]; then
-	result ok dpfuzz "$(grep -m1 '^  total' "$results/dpfuzz.txt" |
-		awk '{print $2}') calls, seed $seed, $seconds s, $threads threads"
+	result ok dpfuzz "$(dpfuzz_calls) calls, seed $seed, $seconds s, $threads threads"
 else
-	grep -E 'FINDING|hang|crash' "$results/dpfuzz.txt" | head -20 |
-		sed 's/^/# /' >>"$ktap"
+	dpfuzz_findings
 	result "not ok" dpfuzz "$summary"
 fi
 

@@ -16,6 +16,17 @@ result() { # ok|"not ok" name [diagnostic]
 	[ "$1" = ok ] || failed=1
 }
 
+# The calls dpfuzz made (its summary's total in dpfuzz.txt).
+dpfuzz_calls() {
+	grep -m1 '^  total' "$results/dpfuzz.txt" | awk '{print $2}'
+}
+
+# What dpfuzz found (its dpfuzz.txt), as diagnostics of the next case.
+dpfuzz_findings() {
+	grep -E 'FINDING|hang|crash' "$results/dpfuzz.txt" | head -20 |
+		sed 's/^/# /' >>"$ktap"
+}
+
 ko=$build/modules/$(uname -r)/src/module/dmaplane.ko
 kmemleak=/sys/kernel/debug/kmemleak
 info=/sys/kernel/debug/dmaplane/info

@@ -140,8 +140,7 @@ smax=$(echo "$mbps" | tail -n 1)
 	grep -E '^(throughput|stalls|completion errors|receiver|integrity|received)' \
 		"$results/stream.txt"
 	echo "kv: $kv_ok $kv_what ok, $kv_bad failed"
-	echo "dpfuzz: exit $fuzz_rc, $(grep -m1 '^  total' "$results/dpfuzz.txt" |
-		awk '{print $2}') calls"
+	echo "dpfuzz: exit $fuzz_rc, $(dpfuzz_calls) calls"
 	echo "peer_errors +$(($(counter peer_errors) - peer_errors0)), op_errors +$(($(counter op_errors) - op_errors0)) (dpfuzz's own failed operations among them)"
 } >"$report"
 
@@ -158,8 +157,7 @@ fi
 if [ "$fuzz_rc" = 0 ]; then
 	result ok soak_fuzz "seed $seed"
 else
-	grep -E 'FINDING|hang|crash' "$results/dpfuzz.txt" | head -20 |
-		sed 's/^/# /' >>"$ktap"
+	dpfuzz_findings
 	result "not ok" soak_fuzz "seed $seed, exit $fuzz_rc: see dpfuzz.txt"
 fi
 counters_zero soak_counters_zero

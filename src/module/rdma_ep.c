@@ -79,8 +79,10 @@ void dmaplane_ep_put(struct dmaplane_ep *ep)
 	dmaplane_obj_put(&ep->obj);
 }
 
-/* Record @error unless one is recorded already (the first error wins). */
-/* The first error is the one reported: true if @error is it. */
+/*
+ * Record @error unless one is recorded already (the first error wins):
+ * true if @error is the one recorded.
+ */
 bool dmaplane_ep_set_error(struct dmaplane_ep *ep, int error)
 {
 	bool first;
