@@ -7,7 +7,9 @@
  * under test are exported to this module only (EXPORT_SYMBOL_IF_KUNIT).
  */
 #include <kunit/test.h>
+#include <linux/device.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/iosys-map.h>
 #include <linux/highmem.h>
@@ -817,11 +819,78 @@ static void vmap_sees_the_pages(struct kunit *test)
 	dma_buf_vunmap(fx->dmabuf, &map);
 }
 
+static void narrow_dev_release(struct device *dev)
+{
+	kfree(dev);
+}
+
+/*
+ * An importer whose segments are shorter than a HUGE buffer's 2 MiB
+ * chunks gets none longer than it takes (DMA-API debug checks it too).
+ * The device is never added: dma-direct and DMA-API debug need only
+ * its name, masks and parameters.
+ */
+static void importer_segment_limit_kept(struct kunit *test)
+{
+	struct dmaplane_buffer_create req = {
+		.size = SZ_4M, .flags = DMAPLANE_BUF_HUGE,
+		.numa_node = DMAPLANE_NUMA_ANY,
+	};
+	static struct device_dma_parameters parms;
+	struct dma_buf_attachment *attach;
+	struct dmaplane_buffer *buf;
+	struct scatterlist *sg;
+	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
+	struct device *dev;
+	u64 cpu_len = 0, dma_len = 0;
+	int i;
+
+	KUNIT_ASSERT_EQ(test, dmaplane_buffer_alloc(&req, NULL, &buf), 0);
+	if (!buf->huge_chunks) {
+		dmaplane_buffer_put(buf);
+		kunit_skip(test, "no free 2 MiB block for a HUGE buffer");
+	}
+	dmabuf = dmaplane_export(buf, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(dmabuf));
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, dev);
+	device_initialize(dev);
+	dev->release = narrow_dev_release;
+	KUNIT_EXPECT_EQ(test, dev_set_name(dev, "dmaplane_kunit_64k"), 0);
+	dev->dma_parms = &parms;
+	dma_set_max_seg_size(dev, SZ_64K);
+	dev->dma_mask = &dev->coherent_dma_mask;
+	KUNIT_EXPECT_EQ(test, dma_set_mask_and_coherent(dev, DMA_BIT_MASK(64)),
+			0);
+
+	attach = dma_buf_attach(dmabuf, dev);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(attach));
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(sgt));
+	for_each_sgtable_sg(sgt, sg, i) {
+		KUNIT_EXPECT_LE(test, sg->length, (unsigned int)SZ_64K);
+		cpu_len += sg->length;
+	}
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		KUNIT_EXPECT_LE(test, sg_dma_len(sg), (unsigned int)SZ_64K);
+		dma_len += sg_dma_len(sg);
+	}
+	KUNIT_EXPECT_EQ(test, cpu_len, (u64)SZ_4M);
+	KUNIT_EXPECT_EQ(test, dma_len, (u64)SZ_4M);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	dma_buf_detach(dmabuf, attach);
+	put_device(dev);
+	dma_buf_put(dmabuf);
+	dmaplane_buffer_put(buf);
+}
+
 static struct kunit_case export_cases[] = {
 	KUNIT_CASE(export_holds_buffer),
 	KUNIT_CASE(static_attach_counts_and_blocks_revoke),
 	KUNIT_CASE(revoke_notifies_dynamic_importer),
 	KUNIT_CASE(vmap_sees_the_pages),
+	KUNIT_CASE(importer_segment_limit_kept),
 	{}
 };
 

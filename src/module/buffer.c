@@ -167,17 +167,21 @@ int dmaplane_charge(atomic64_t *total, u64 bytes, u64 limit)
 EXPORT_SYMBOL_IF_KUNIT(dmaplane_charge);
 
 /*
- * The buffer's scatterlist: a HUGE buffer knows its chunks; any other is
- * walked page by page and physically contiguous runs are merged, as an
- * importer of a page array must.
+ * The buffer's scatterlist for @dev: a HUGE buffer knows its chunks; any
+ * other is walked page by page and physically contiguous runs are merged,
+ * as an importer of a page array must. No segment is longer than @dev
+ * takes: an importer's limit may be below the 2 MiB chunks.
  */
-int dmaplane_build_sgt(struct dmaplane_buffer *buf, struct sg_table *sgt)
+int dmaplane_build_sgt(struct dmaplane_buffer *buf, struct device *dev,
+		       struct sg_table *sgt)
 {
-	if (buf->kind == DMAPLANE_KIND_HUGE)
+	unsigned int max_seg = dma_get_max_seg_size(dev);
+
+	if (buf->kind == DMAPLANE_KIND_HUGE &&
+	    max_seg >= PAGE_SIZE << DMAPLANE_HUGE_ORDER)
 		return dmaplane_huge_sgt(buf, sgt);
 	return sg_alloc_table_from_pages_segment(sgt, buf->pages, buf->nr_pages,
-						 0, buf->size,
-						 dma_get_max_seg_size(buf->dma_dev),
+						 0, buf->size, max_seg,
 						 GFP_KERNEL_ACCOUNT);
 }
 
@@ -187,7 +191,7 @@ static int dmaplane_buffer_map(struct dmaplane_buffer *buf)
 
 	if (buf->kind == DMAPLANE_KIND_COHERENT)
 		return 0;
-	ret = dmaplane_build_sgt(buf, &buf->sgt);
+	ret = dmaplane_build_sgt(buf, buf->dma_dev, &buf->sgt);
 	if (ret)
 		return ret;
 	/*
@@ -482,7 +486,7 @@ int dmaplane_ioc_map_bench(struct dmaplane_ctx *ctx, void *arg,
 			break;
 		}
 		t0 = ktime_get();
-		ret = dmaplane_build_sgt(buf, &sgt);
+		ret = dmaplane_build_sgt(buf, buf->dma_dev, &sgt);
 		if (ret)
 			break;
 		t1 = ktime_get();

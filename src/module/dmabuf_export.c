@@ -78,7 +78,7 @@ static struct dmaplane_dev_map *dmaplane_dev_map_get(struct dmaplane_buffer *buf
 		if (ret)
 			goto err_free;
 	} else {
-		ret = dmaplane_build_sgt(buf, &m->sgt);
+		ret = dmaplane_build_sgt(buf, dev, &m->sgt);
 		if (ret)
 			goto err_free;
 		ret = dma_map_sgtable(dev, &m->sgt, DMA_BIDIRECTIONAL,

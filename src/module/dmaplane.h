@@ -239,7 +239,8 @@ int dmaplane_buffer_alloc(struct dmaplane_buffer_create *req,
 int dmaplane_buffer_reserve(struct dmaplane_ctx *ctx,
 			    struct dmaplane_buffer *buf,
 			    struct dmaplane_commit *commit);
-int dmaplane_build_sgt(struct dmaplane_buffer *buf, struct sg_table *sgt);
+int dmaplane_build_sgt(struct dmaplane_buffer *buf, struct device *dev,
+		       struct sg_table *sgt);
 typedef void (*dmaplane_buffer_fn)(struct dmaplane_buffer *buf, void *data);
 void dmaplane_buffers_walk(dmaplane_buffer_fn fn, void *data);
 int dmaplane_ioc_buffer_create(struct dmaplane_ctx *ctx, void *arg,

@@ -791,9 +791,14 @@ static void load_patterns(void)
 			npats++;
 }
 
-/* New kernel log records matching a bad pattern become findings. */
+/*
+ * New kernel log records matching a bad pattern become findings, with
+ * the record before (a WARNING's own message, e.g. DMA-API's naming the
+ * device, comes one record earlier).
+ */
 static void scan_kmsg(int fd, int *reported)
 {
+	static char prev[512];
 	char rec[2048];
 	ssize_t n;
 	int i;
@@ -828,13 +833,16 @@ static void scan_kmsg(int fd, int *reported)
 							" {%s}", g.sh->cur[k]);
 				}
 				finding(NULL, 1, "kernel-log",
-					"kernel log: \"%s\"; calls in flight:%s",
-					msg, calls[0] ? calls : " none");
+					"kernel log: \"%s\" after \"%s\"; calls in flight:%s",
+					msg, prev, calls[0] ? calls : " none");
 			} else {
 				logf_(NULL, "kernel log: %s", msg);
 			}
 			break;
 		}
+		n = (ssize_t)strnlen(msg, sizeof(prev) - 1);
+		memcpy(prev, msg, (size_t)n);
+		prev[n] = 0;
 	}
 }
 

@@ -31,6 +31,7 @@
 
 #define PAGE		((uint64_t)4096)
 #define MMAP_SHIFT	40	/* DMAPLANE_MMAP_SHIFT, checked by the spec */
+#define UDMABUF_MAX_PAGES 16	/* 64 KiB: new_foreign() says why */
 
 /* Limits of what one process keeps alive at once. */
 static const int res_limit[R_NTYPES] = {
@@ -1967,8 +1968,12 @@ static void new_foreign(struct tstate *t, struct rng *r)
 		 * is a kernel BUG ("page still mapped when deleted"; upstream
 		 * now maps udmabufs by PFN). The memfd is freed here, before
 		 * any mapping, and the pool lock (held across fork) keeps a
-		 * child from inheriting it and freeing it later.
+		 * child from inheriting it and freeing it later. And its CPU
+		 * access maps the memfd's pages for its own misc device,
+		 * merging contiguous ones past that device's 64 KiB segment
+		 * limit, which DMA-API debug reports: 64 KiB at most.
 		 */
+		size = PAGE * (1 + rbelow(r, UDMABUF_MAX_PAGES));
 		pool_lock();
 		mfd = (int)syscall(SYS_memfd_create, "dpfuzz", 2 /* MFD_ALLOW_SEALING */);
 		if (dev >= 0 && mfd >= 0 && !ftruncate(mfd, (off_t)size) &&
