@@ -1,7 +1,7 @@
 #!/bin/bash
 # make hil: dmaplane's suites on real hardware. See hil/README.md.
 #
-#   hil/run.sh [--out DIR] [--nic DEV]                 this host (as root)
+#   hil/run.sh [--out DIR] [--nic DEV] [--suites "A B"] this host (as root)
 #   hil/run.sh --hosts A,B [--inventory FILE] [--sync] [--out DIR]
 #   hil/run.sh --inventory FILE [--sync] [--out DIR]   A, B by role
 #
@@ -9,7 +9,8 @@
 # dmaplane.ko, probes the hardware), tests/run-guest.sh runs the suites whose
 # hardware the probe found, and every other suite gets a KTAP file saying
 # "# SKIP" and what is missing. --nic picks the RDMA device (default: the
-# first with an ACTIVE port and an IPv4 address).
+# first with an ACTIVE port and an IPv4 address); --suites runs only those
+# suites (tests/run-guest.sh --list names them), the others get no file.
 #
 # Two hosts: A decodes and serves, B prefills and connects; both are
 # prepared, then run the two-host suites (verbs_pair, the KV-cache demo)
@@ -30,7 +31,7 @@ build=${DMAPLANE_BUILD:-$root/build}
 . "$root/tests/ktap.sh"
 . "$root/tests/ktap-count.sh"
 
-out= nic= hosts= inventory= sync=0
+out= nic= hosts= inventory= sync=0 only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--out) out=$2; shift ;;
@@ -38,9 +39,14 @@ while [ $# -gt 0 ]; do
 	--hosts) hosts=$2; shift ;;
 	--inventory) inventory=$2; shift ;;
 	--sync) sync=1 ;;
+	--suites) only=$2; shift ;;
 	*) echo "hil/run.sh: unknown option $1 (see the file's header)" >&2; exit 2 ;;
 	esac
 	shift
+done
+for s in $only; do
+	[[ " $("$root/tests/run-guest.sh" --list) " == *" $s "* ]] ||
+		{ echo "hil/run.sh: no suite $s (tests/run-guest.sh --list)" >&2; exit 2; }
 done
 stamp=$(date +%Y%m%d-%H%M%S)
 
@@ -147,6 +153,7 @@ single_host() {
 	gpu_why=$(gpu_missing "$out/probe.env")
 	if [ "$prepared" = 0 ]; then
 		for s in $("$root/tests/run-guest.sh" --list); do
+			[ -z "$only" ] || [[ " $only " == *" $s "* ]] || continue
 			case $(suite_needs "$s") in
 			rdma) why=$rdma_why ;;
 			gpu) why=$gpu_why ;;
@@ -294,6 +301,7 @@ inventory_check() { # host index
 
 if [ -n "$hosts" ] || [ -n "$inventory" ]; then
 	[ -z "$inventory" ] || [ -r "$inventory" ] || { echo "hil/run.sh: cannot read $inventory" >&2; exit 2; }
+	[ -z "$only" ] || { echo "hil/run.sh: --suites is for one host; two hosts run the two-host suites" >&2; exit 2; }
 	two_hosts
 else
 	single_host

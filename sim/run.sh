@@ -11,7 +11,8 @@
 #   stock  one guest per NUMA topology fixture running tests/run-guest.sh,
 #          then a two-guest soft-RoCE pair (sim/scenarios/rxe_pair.sh);
 #   debug  vm/build-debug-kernel.sh's instrumented kernel (built first when
-#          not cached): the KUnit suites, then the topology guests. Its
+#          not cached): the KUnit suites, then the topology guests (1node
+#          and 4node unless --topologies; the suites each runs: below). Its
 #          KASAN/lockdep/kmemleak/DMA-API reports fail the run through the
 #          kernel-log check below. Then the UAPI fuzzers
 #          (sim/scenarios/fuzz.sh) for DP_FUZZ_SECONDS (default 300),
@@ -58,11 +59,10 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ ${#kernels[@]} -gt 0 ] || kernels=(stock)
-if [ ${#topologies[@]} -eq 0 ]; then
-	for f in "$root"/fixtures/topologies/*.conf; do
-		topologies+=("$(basename "$f" .conf)")
-	done
-fi
+all_topologies=()
+for f in "$root"/fixtures/topologies/*.conf; do
+	all_topologies+=("$(basename "$f" .conf)")
+done
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -100,6 +100,10 @@ run() { # name launch-args... -- command
 		host_checks "$dir"
 	done
 }
+
+# The debug kernel's topology guests (see the loop below).
+debug_suites_first=$(tests/run-guest.sh --list | tr ' ' '\n' | grep -vx python | xargs)
+debug_suites_numa="core buffer numa dmabuf gpu privilege faults lifecycle"
 
 # The UAPI fuzzers' guest (sim/scenarios/fuzz.sh): its run plus the
 # usual boot and teardown time.
@@ -196,12 +200,35 @@ for kernel in "${kernels[@]}"; do
 		[ "$kunit_only" = 1 ] && continue
 	fi
 	# Every guest has soft-RoCE on its (otherwise unconnected) eth0:
-	# the RDMA suites run loopback everywhere, on both kernels; and a
-	# sim GPU (512 MiB BAR) for the gpu suite.
-	for t in "${topologies[@]}"; do
+	# the RDMA suites run loopback everywhere, and a sim GPU (512 MiB
+	# BAR) for the gpu suite. The stock kernel runs every suite in every
+	# topology. Under KASAN and TCG a guest running them all takes about
+	# 15 minutes, so the debug kernel runs every suite but python (the
+	# bindings reach no kernel path the C suites miss) in its first
+	# topology, and in the others the suites whose paths depend on the
+	# NUMA layout.
+	# Without --topologies: every fixture on stock; on debug 1node and
+	# 4node (several nodes, asymmetric, one without CPUs).
+	ktopos=("${topologies[@]}")
+	if [ ${#ktopos[@]} -eq 0 ] && [ "$kernel" = stock ]; then
+		ktopos=("${all_topologies[@]}")
+	elif [ ${#ktopos[@]} -eq 0 ]; then
+		ktopos=(1node 4node)
+	fi
+	first=1
+	for t in "${ktopos[@]}"; do
+		if [ "$kernel" = stock ]; then
+			unset DMAPLANE_SUITES
+		elif [ "$first" = 1 ]; then
+			export DMAPLANE_SUITES="$debug_suites_first"
+		else
+			export DMAPLANE_SUITES="$debug_suites_numa"
+		fi
+		first=0
 		run "$kernel-$t" --topology "fixtures/topologies/$t.conf" \
 			--rxe --gpu-mem 512 -- tests/run-guest.sh
 	done
+	unset DMAPLANE_SUITES
 	[ "$kernel" = debug ] && [ "$fuzz" = 1 ] && fuzz_guest
 	[ "$kernel" = debug ] && [ "$soak" = 1 ] && soak_guests
 	if [ "$pair" = 1 ] && [ "$kernel" = stock ]; then

@@ -362,12 +362,14 @@ for ((i = 0; i < guests; i++)); do
         printf 'DP_MODULES=%q\n' "$modroot"
         printf 'DP_CWD=%q\n' "$PWD"
         printf 'DP_SCRIPT=%q\n' "$script"
-        # Scenario knobs from the host's environment (sim/scenarios), the
-        # ones set; guest-init.sh exports those DP_KNOBS names.
+        # Scenario knobs from the host's environment (sim/scenarios) and
+        # the suites to run (tests/run-guest.sh), the ones set;
+        # guest-init.sh exports those DP_KNOBS names.
         knobs=()
         for v in DP_STREAM_SECONDS DP_KV_MODEL DP_KV_PROMPT DP_KV_CHUNK \
                  DP_KV_WINDOW DP_FUZZ_SECONDS DP_FUZZ_SEED DP_FUZZ_THREADS \
-                 DP_FUZZ_HUNG_SECS DP_TRINITY_SECONDS DP_SOAK_SECONDS; do
+                 DP_FUZZ_HUNG_SECS DP_TRINITY_SECONDS DP_SOAK_SECONDS \
+                 DMAPLANE_SUITES; do
             if [[ -n ${!v:-} ]]; then
                 printf '%s=%q\n' "$v" "${!v}"
                 knobs+=("$v")
