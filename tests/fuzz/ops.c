@@ -2480,6 +2480,16 @@ static void op_traffic(struct tstate *t, struct rng *r)
 	}
 	pool_unlock();
 	check = dev_excl(t, devA) && dev_excl(t, devB) && !t->in_child;
+	/*
+	 * An earlier MR_DEREG may have taken either window's MR: B's rkey
+	 * then fails A's WRITEs, as it must (the last CI's "finding").
+	 */
+	if (check) {
+		pool_lock();
+		check = find_handle(devA, R_MR, A.data_mr) >= 0 &&
+			find_handle(devB, R_MR, B.data_mr) >= 0;
+		pool_unlock();
+	}
 	c = malloc(sizeof(*c));
 	if (!c)
 		goto out;
@@ -2557,6 +2567,7 @@ static void op_traffic(struct tstate *t, struct rng *r)
 
 	/* reap A: every posted operation comes back */
 	if (nsend) {
+		struct dmaplane_completion failed = { 0 };
 		uint32_t got = 0;
 		int ok = 1, tries;
 
@@ -2569,15 +2580,19 @@ static void op_traffic(struct tstate *t, struct rng *r)
 			if (ret)
 				break;
 			for (k = 0; k < (int)fget_out(c, "count"); k++)
-				if (comp[k].status)
+				if (comp[k].status && ok) {
 					ok = 0;
+					failed = comp[k];
+				}
 			got += (uint32_t)fget_out(c, "count");
 		}
 		if (check && !broken && ok && got < (uint32_t)nsend)
 			bad(t, "traffic-lost", "traffic: %d operations posted on a quiet loopback pair, %u came back (last REAP %d)",
 			    nsend, got, ret);
 		if (check && !broken && !ok)
-			bad(t, "traffic-status", "traffic: a valid operation on a quiet loopback pair completed with an error");
+			bad(t, "traffic-status", "traffic: a valid operation on a quiet loopback pair completed with an error: cookie 0x%" PRIx64 " opcode %u status %d wc_status %u (%d operations, endpoints %u and %u)",
+			    (uint64_t)failed.cookie, failed.opcode, failed.status,
+			    failed.wc_status, nsend, A.handle, B.handle);
 		if (check && !broken && ok && got == (uint32_t)nsend)
 			__atomic_fetch_add(&g.sh->traffic_checked, 1, __ATOMIC_RELAXED);
 		if (check && !broken && ok && got == (uint32_t)nsend &&
