@@ -44,8 +44,9 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+known=" $("$root/tests/run-guest.sh" --list) "
 for s in $only; do
-	[[ " $("$root/tests/run-guest.sh" --list) " == *" $s "* ]] ||
+	[[ $known == *" $s "* ]] ||
 		{ echo "hil/run.sh: no suite $s (tests/run-guest.sh --list)" >&2; exit 2; }
 done
 stamp=$(date +%Y%m%d-%H%M%S)

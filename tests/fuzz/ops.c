@@ -1954,12 +1954,12 @@ static void op_dmabuf_ioctl(struct tstate *t, struct rng *r)
 /* A foreign dma-buf: udmabuf or a dma-heap, where the kernel has them. */
 static void new_foreign(struct tstate *t, struct rng *r)
 {
-	uint64_t size = PAGE * (1 + rbelow(r, 64));
-	int fd = -1, i;
+	int udmabuf = rchance(r, 50), fd = -1, i;
+	uint64_t size = PAGE * (1 + rbelow(r, udmabuf ? UDMABUF_MAX_PAGES : 64));
 
 	if (full(R_DMABUF))
 		return;
-	if (rchance(r, 50)) {
+	if (udmabuf) {
 		int dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC), mfd;
 
 		/*
@@ -1973,7 +1973,6 @@ static void new_foreign(struct tstate *t, struct rng *r)
 		 * merging contiguous ones past that device's 64 KiB segment
 		 * limit, which DMA-API debug reports: 64 KiB at most.
 		 */
-		size = PAGE * (1 + rbelow(r, UDMABUF_MAX_PAGES));
 		pool_lock();
 		mfd = (int)syscall(SYS_memfd_create, "dpfuzz", 2 /* MFD_ALLOW_SEALING */);
 		if (dev >= 0 && mfd >= 0 && !ftruncate(mfd, (off_t)size) &&
